@@ -1,0 +1,285 @@
+// Package backend is a Vault secrets engine that rotates the IAM key of a
+// Cisco-managed S3 log bucket (Cisco Umbrella and Cisco Secure Access) and
+// serves the current key pair.
+package backend
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Version is stamped at build time with -ldflags "-X ...backend.Version=v1.2.3".
+var Version = "v0.1.0-dev"
+
+// backend is one mount. All state lives here, never in package globals,
+// because one plugin process serves many mounts.
+type backend struct {
+	*framework.Backend
+	logger hclog.Logger
+	// now is the clock; tests replace it.
+	now func() time.Time
+	// transport carries every call to Cisco; nil means the default.
+	transport http.RoundTripper
+
+	locks []*locksutil.LockEntry
+
+	// cache holds every organization's config and key, so that reads and
+	// the periodic tick do not touch storage.
+	cacheMu sync.RWMutex
+	cache   map[string]*orgEntry
+	// cacheGen grows on every Invalidate, so that a read that raced one
+	// does not put an outdated entry back.
+	cacheGen uint64
+	// loaded is set once every organization has been read from storage on
+	// this node.
+	loaded   atomic.Bool
+	loadMu   sync.Mutex
+	clientMu sync.Mutex
+	clients  map[string]*ciscoClient
+
+	inflightMu sync.Mutex
+	inflight   map[string]*rotationCall
+	// walPending is set when a rotation left its WAL entry behind; the next
+	// tick settles it.
+	walPending atomic.Bool
+
+	sched *scheduler
+}
+
+// orgEntry is an immutable snapshot of one organization. Writers replace
+// it whole, so a reader never sees half of an update.
+type orgEntry struct {
+	config *orgConfig
+	key    *keyState
+}
+
+// Factory builds a backend for one mount.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(conf)
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newBackend(conf *logical.BackendConfig) *backend {
+	b := &backend{
+		now:      func() time.Time { return time.Now().UTC() },
+		locks:    locksutil.CreateLocks(),
+		cache:    make(map[string]*orgEntry),
+		clients:  make(map[string]*ciscoClient),
+		inflight: make(map[string]*rotationCall),
+	}
+	b.sched = newScheduler(b)
+	b.logger = hclog.NewNullLogger()
+	if conf != nil && conf.Logger != nil {
+		b.logger = conf.Logger
+	}
+	b.Backend = &framework.Backend{
+		Help:        backendHelp,
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			SealWrapStorage: []string{configPrefix, keyPrefix},
+			LocalStorage:    []string{framework.WALPrefix},
+		},
+		Paths: framework.PathAppend(
+			pathConfig(b),
+			pathRotate(b),
+			pathImport(b),
+			pathCreds(b),
+		),
+		InitializeFunc: b.initialize,
+		PeriodicFunc:   b.periodic,
+		Invalidate:     b.invalidate,
+		Clean:          b.clean,
+		RunningVersion: Version,
+	}
+	return b
+}
+
+// initialize loads the organizations and resolves rotations that a crash
+// left unfinished. External plugins load lazily, so the periodic tick and
+// every handler also call ensureLoaded.
+func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	return b.ensureLoaded(ctx, req.Storage)
+}
+
+// ensureLoaded reads every organization once per backend instance.
+func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
+	if b.loaded.Load() {
+		return nil
+	}
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	if b.loaded.Load() {
+		return nil
+	}
+	names, err := s.List(ctx, configPrefix)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		if _, err := b.org(ctx, s, name); err != nil {
+			return err
+		}
+	}
+	if b.writeSafe() {
+		if err := b.recoverOrphanedRotations(ctx, s); err != nil {
+			return err
+		}
+	}
+	b.cacheMu.RLock()
+	for name, e := range b.cache {
+		b.sched.update(name, e, b.now())
+	}
+	b.cacheMu.RUnlock()
+	b.loaded.Store(true)
+	return nil
+}
+
+// org returns the cached organization, reading storage on a miss. It
+// returns (nil, nil) when the organization is not configured.
+func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*orgEntry, error) {
+	b.cacheMu.RLock()
+	e, ok := b.cache[name]
+	gen := b.cacheGen
+	b.cacheMu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	// Take the name's read lock so that no writer changes storage between
+	// our read and our cache fill.
+	lock := locksutil.LockForKey(b.locks, name)
+	lock.RLock()
+	defer lock.RUnlock()
+	return b.orgFromStorage(ctx, s, name, gen)
+}
+
+// orgLocked is org for callers that hold the name's lock.
+func (b *backend) orgLocked(ctx context.Context, s logical.Storage, name string) (*orgEntry, error) {
+	b.cacheMu.RLock()
+	e, ok := b.cache[name]
+	gen := b.cacheGen
+	b.cacheMu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	return b.orgFromStorage(ctx, s, name, gen)
+}
+
+func (b *backend) orgFromStorage(ctx context.Context, s logical.Storage, name string, gen uint64) (*orgEntry, error) {
+	cfg, err := getConfig(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, nil
+	}
+	key, err := getKeyState(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	e := &orgEntry{config: cfg, key: key}
+	b.cacheMu.Lock()
+	if b.cacheGen == gen {
+		b.cache[name] = e
+	}
+	b.cacheMu.Unlock()
+	return e, nil
+}
+
+// setOrg replaces the cached organization (nil removes it) and updates the
+// rotation queue. Callers hold the name's lock and have written storage.
+func (b *backend) setOrg(name string, e *orgEntry) {
+	b.cacheMu.Lock()
+	if e == nil {
+		delete(b.cache, name)
+	} else {
+		b.cache[name] = e
+	}
+	b.cacheMu.Unlock()
+	if e == nil {
+		b.sched.remove(name)
+	} else {
+		b.sched.update(name, e, b.now())
+	}
+}
+
+// invalidate runs on nodes that receive replicated writes: drop what they
+// cached so that the next read sees the new value.
+func (b *backend) invalidate(_ context.Context, key string) {
+	var name string
+	switch {
+	case strings.HasPrefix(key, configPrefix):
+		name = strings.TrimPrefix(key, configPrefix)
+	case strings.HasPrefix(key, keyPrefix):
+		name = strings.TrimPrefix(key, keyPrefix)
+	default:
+		return
+	}
+	b.cacheMu.Lock()
+	delete(b.cache, name)
+	b.cacheGen++
+	b.cacheMu.Unlock()
+	b.resetClient(name)
+}
+
+func (b *backend) clean(context.Context) {
+	b.sched.reset()
+	b.clientMu.Lock()
+	b.clients = make(map[string]*ciscoClient)
+	b.clientMu.Unlock()
+}
+
+// client returns the cached Cisco client of an organization. Its token
+// survives until the config changes.
+func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
+	b.clientMu.Lock()
+	defer b.clientMu.Unlock()
+	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
+		return c
+	}
+	c := newCiscoClient(cfg.settings(), b.transport)
+	b.clients[name] = c
+	return c
+}
+
+func (b *backend) resetClient(name string) {
+	b.clientMu.Lock()
+	delete(b.clients, name)
+	b.clientMu.Unlock()
+}
+
+// writeSafe reports whether this node may call Cisco and write: the active
+// node of the primary cluster.
+func (b *backend) writeSafe() bool {
+	sys := b.System()
+	return sys == nil || b.WriteSafeReplicationState()
+}
+
+const backendHelp = `
+The cisco-s3 secrets engine keeps the Cisco-managed S3 log bucket key of
+Cisco Umbrella and Cisco Secure Access organizations fresh.
+
+Cisco locks an organization out of its own log bucket when the bucket's IAM
+key is older than 90 days. This engine rotates the key through Cisco's
+"Refresh S3 Bucket Key" API on request and on a schedule, and serves the
+current key pair to log shippers and Vault Agent.
+
+  config/<name>   Cisco API credentials and rotation settings of one organization.
+  rotate/<name>   Rotate the key now.
+  import/<name>   Store a key that was refreshed in Cisco's dashboard.
+  creds/<name>    Read the current key pair.
+`

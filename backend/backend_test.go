@@ -1,0 +1,347 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+)
+
+const (
+	testClientID     = "test-client"
+	testClientSecret = "test-client-secret-Zq8vW3"
+	testOrgID        = "1234567"
+)
+
+// testEnv is a backend wired to a simulator over real HTTP, with a fake
+// clock, a storage that can fail, and captured logs and events.
+type testEnv struct {
+	t       *testing.T
+	b       *backend
+	storage *testStorage
+	sim     *simulator.Server
+	srv     *httptest.Server
+	clock   *fakeClock
+	logs    *syncBuffer
+	events  *logical.MockEventSender
+	system  *logical.StaticSystemView
+}
+
+type envOption func(*envSettings)
+
+type envSettings struct {
+	sim     simulator.Config
+	storage *testStorage
+	system  *logical.StaticSystemView
+	clock   *fakeClock
+}
+
+func withSimConfig(c simulator.Config) envOption {
+	return func(s *envSettings) { s.sim = c }
+}
+
+// withStorage reuses the storage of another env, as a restarted Vault would.
+func withStorage(st *testStorage) envOption { return func(s *envSettings) { s.storage = st } }
+
+func withClock(c *fakeClock) envOption { return func(s *envSettings) { s.clock = c } }
+
+func withReplicationState(state consts.ReplicationState) envOption {
+	return func(s *envSettings) { s.system.ReplicationStateVal = state }
+}
+
+func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+	t.Helper()
+	set := envSettings{
+		sim: simulator.Config{
+			APIKeys:      []simulator.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
+			NoRateLimits: true,
+		},
+		system: &logical.StaticSystemView{
+			DefaultLeaseTTLVal: time.Hour,
+			MaxLeaseTTLVal:     24 * time.Hour,
+		},
+	}
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.storage == nil {
+		set.storage = newTestStorage()
+	}
+	if set.clock == nil {
+		set.clock = newFakeClock(time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	}
+	sim := simulator.New(set.sim)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+
+	logs := &syncBuffer{}
+	conf := &logical.BackendConfig{
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Level:      hclog.Trace,
+			Output:     logs,
+			JSONFormat: true,
+		}),
+		System:       set.system,
+		StorageView:  set.storage,
+		EventsSender: &logical.MockEventSender{},
+	}
+	b := newBackend(conf)
+	b.now = set.clock.Now
+	if err := b.Setup(context.Background(), conf); err != nil {
+		t.Fatal(err)
+	}
+	env := &testEnv{
+		t: t, b: b, storage: set.storage, sim: sim, srv: srv, clock: set.clock,
+		logs: logs, events: conf.EventsSender.(*logical.MockEventSender), system: set.system,
+	}
+	if err := b.Initialize(context.Background(), &logical.InitializationRequest{Storage: set.storage}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cleanup(context.Background()) })
+	return env
+}
+
+// request runs one request the way Vault's router does, including the
+// existence check that turns a write into create or update.
+func (e *testEnv) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
+	e.t.Helper()
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
+	if op == logical.UpdateOperation {
+		checkFound, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		if checkFound && !exists {
+			req.Operation = logical.CreateOperation
+		}
+	}
+	return e.b.HandleRequest(context.Background(), req)
+}
+
+func (e *testEnv) write(path string, data map[string]interface{}) (*logical.Response, error) {
+	e.t.Helper()
+	return e.request(logical.UpdateOperation, path, data)
+}
+
+func (e *testEnv) read(path string) (*logical.Response, error) {
+	e.t.Helper()
+	return e.request(logical.ReadOperation, path, nil)
+}
+
+// mustOK fails the test on an error or an error response.
+func mustOK(t *testing.T, resp *logical.Response, err error) *logical.Response {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+	if resp != nil && resp.IsError() {
+		t.Fatalf("unexpected error response: %v", resp.Error())
+	}
+	return resp
+}
+
+// mustBadRequest asserts a 400 whose message contains want.
+func mustBadRequest(t *testing.T, resp *logical.Response, err error, want string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("want a 400 containing %q, got a Go error: %v", want, err)
+	}
+	if resp == nil || !resp.IsError() {
+		t.Fatalf("want a 400 containing %q, got %#v", want, resp)
+	}
+	if !strings.Contains(resp.Error().Error(), want) {
+		t.Fatalf("400 message %q does not contain %q", resp.Error(), want)
+	}
+}
+
+// configure writes a config pointing at the simulator.
+func (e *testEnv) configure(name string, extra map[string]interface{}) {
+	e.t.Helper()
+	data := map[string]interface{}{
+		"provider":      "umbrella",
+		"client_id":     testClientID,
+		"client_secret": testClientSecret,
+		"api_url":       e.srv.URL + "/admin/v2",
+		"token_url":     e.srv.URL + "/auth/v2/token",
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	mustOK(e.t, e.write("config/"+name, data))
+}
+
+func (e *testEnv) rotate(name string) (*logical.Response, error) {
+	e.t.Helper()
+	return e.write("rotate/"+name, nil)
+}
+
+// tick fires the periodic function the way Vault does.
+func (e *testEnv) tick() {
+	e.t.Helper()
+	_, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RollbackOperation, Path: "", Storage: e.storage})
+	if err != nil && !errors.Is(err, logical.ErrUnsupportedPath) {
+		e.t.Fatalf("periodic: %v", err)
+	}
+}
+
+// simOrg returns the simulator's view of the test organization.
+func (e *testEnv) simOrg() simulator.OrgState {
+	return e.sim.State().Orgs[testOrgID]
+}
+
+// assertServesSimKey checks the invariant: creds holds the simulator's
+// current key.
+func (e *testEnv) assertServesSimKey(name string) *logical.Response {
+	e.t.Helper()
+	resp := mustOK(e.t, e.read("creds/"+name))
+	org := e.simOrg()
+	if resp.Data["access_key_id"] != org.CurrentKeyID || resp.Data["secret_access_key"] != org.SecretAccessKey {
+		e.t.Fatalf("served key %v is not the simulator's current key %s", resp.Data["access_key_id"], org.CurrentKeyID)
+	}
+	return resp
+}
+
+// assertNoSecretsLogged checks that no secret reached the logs.
+func (e *testEnv) assertNoSecretsLogged(extra ...string) {
+	e.t.Helper()
+	logs := e.logs.String()
+	secrets := append([]string{testClientSecret}, extra...)
+	if org := e.simOrg(); org.SecretAccessKey != "" {
+		secrets = append(secrets, org.SecretAccessKey)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			e.t.Fatalf("a secret appeared in the logs")
+		}
+	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testStorage is in-memory storage that counts reads and can fail writes.
+type testStorage struct {
+	logical.Storage
+	gets, lists atomic.Int64
+	mu          sync.Mutex
+	// failPut decides whether a Put fails; nil means never.
+	failPut func(key string) bool
+}
+
+func newTestStorage() *testStorage {
+	return &testStorage{Storage: &logical.InmemStorage{}}
+}
+
+var errInjectedPut = errors.New("injected storage failure")
+
+func (s *testStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	s.gets.Add(1)
+	return s.Storage.Get(ctx, key)
+}
+
+func (s *testStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	s.lists.Add(1)
+	return s.Storage.List(ctx, prefix)
+}
+
+func (s *testStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	s.mu.Lock()
+	fail := s.failPut
+	s.mu.Unlock()
+	if fail != nil && fail(entry.Key) {
+		return errInjectedPut
+	}
+	return s.Storage.Put(ctx, entry)
+}
+
+func (s *testStorage) setFailPut(f func(key string) bool) {
+	s.mu.Lock()
+	s.failPut = f
+	s.mu.Unlock()
+}
+
+// failKeyPuts fails the next n writes of stored keys (n < 0: always).
+func failKeyPuts(n int) func(string) bool {
+	var mu sync.Mutex
+	return func(key string) bool {
+		if !strings.HasPrefix(key, keyPrefix) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n == 0 {
+			return false
+		}
+		if n > 0 {
+			n--
+		}
+		return true
+	}
+}
+
+// jsonRoundTrip renders data as Vault's HTTP layer would.
+func jsonRoundTrip(t *testing.T, data map[string]interface{}) map[string]json.RawMessage {
+	t.Helper()
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// simPost calls a simulator admin endpoint.
+func (e *testEnv) injectFault(f simulator.Fault) {
+	e.sim.InjectFault(f)
+}
+
+var _ = http.StatusOK

@@ -1,0 +1,423 @@
+package backend
+
+// The Cisco client knows nothing of Vault: it takes a context and connection
+// settings and returns a typed key or a typed error.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+const (
+	// maxBodyBytes caps every reply body we read from Cisco.
+	maxBodyBytes = 1 << 20
+	// ciscoCallTimeout bounds one rotateKey call, token and 429 waits included.
+	ciscoCallTimeout = 30 * time.Second
+	// tokenRefreshMargin renews a cached token this long before it expires.
+	tokenRefreshMargin = 5 * time.Minute
+	// max429Retries bounds the retries of a rate-limited call.
+	max429Retries = 3
+	orgHeader     = "X-Umbrella-OrgId"
+)
+
+// ciscoSettings is what the client needs to reach one organization.
+type ciscoSettings struct {
+	ClientID     string
+	ClientSecret string
+	OrgID        string
+	APIURL       string
+	TokenURL     string
+}
+
+// issuedKey is a key pair that Cisco returned.
+type issuedKey struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	OldAccessKeyID  string
+	CreationDate    time.Time
+	// CreationDateMissing is set when Cisco's date could not be read and
+	// CreationDate holds the local time of the reply instead.
+	CreationDateMissing bool
+}
+
+// ciscoError is a failed call to Cisco. It never carries a secret.
+type ciscoError struct {
+	// Status is the HTTP status, 0 when no reply arrived.
+	Status int
+	// Message is Cisco's own "error" text, or what went wrong locally.
+	Message string
+	// Ambiguous means Cisco may have rotated the key although the reply
+	// was lost or unreadable: the served key may already be dead.
+	Ambiguous bool
+	// NotEnabled means the organization has no IAM key info yet: the first
+	// rotation must be done in Cisco's dashboard.
+	NotEnabled bool
+}
+
+func (e *ciscoError) Error() string {
+	var b strings.Builder
+	if e.Ambiguous {
+		b.WriteString("outcome unknown, Cisco may have rotated the key and the reply was lost: ")
+	}
+	b.WriteString(e.Message)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.NotEnabled {
+		b.WriteString("; the first rotation of an organization must be done once in Cisco's dashboard " +
+			"(Admin > Log Management > Cisco-managed S3 bucket > Refresh key); then import that key " +
+			"with import/<name> or rotate again")
+	}
+	return b.String()
+}
+
+func isAmbiguous(err error) bool {
+	var ce *ciscoError
+	return errors.As(err, &ce) && ce.Ambiguous
+}
+
+// ciscoClient calls rotateKey for one organization and caches its token.
+type ciscoClient struct {
+	settings ciscoSettings
+	http     *http.Client
+
+	mu     sync.Mutex
+	tokens oauth2.TokenSource
+}
+
+func newCiscoClient(s ciscoSettings, transport http.RoundTripper) *ciscoClient {
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	return &ciscoClient{
+		settings: s,
+		http:     &http.Client{Transport: transport, Timeout: ciscoCallTimeout},
+	}
+}
+
+// orgHeaderTransport adds X-Umbrella-OrgId to token requests for multi-org
+// and MSP consoles.
+type orgHeaderTransport struct {
+	orgID string
+	next  http.RoundTripper
+}
+
+func (t orgHeaderTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(orgHeader, t.orgID)
+	return t.next.RoundTrip(r)
+}
+
+// tokenSource returns the cached token source, building it on first use.
+func (c *ciscoClient) tokenSource() oauth2.TokenSource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil {
+		hc := c.http
+		if c.settings.OrgID != "" {
+			hc = &http.Client{
+				Transport: orgHeaderTransport{orgID: c.settings.OrgID, next: c.http.Transport},
+				Timeout:   c.http.Timeout,
+			}
+		}
+		cfg := &clientcredentials.Config{
+			ClientID:     c.settings.ClientID,
+			ClientSecret: c.settings.ClientSecret,
+			TokenURL:     c.settings.TokenURL,
+			AuthStyle:    oauth2.AuthStyleInHeader,
+		}
+		// The source outlives any one request, so it gets its own context;
+		// the http.Client timeout bounds each token call.
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+		c.tokens = oauth2.ReuseTokenSourceWithExpiry(nil, tokenFetcher{cfg: cfg, ctx: ctx}, tokenRefreshMargin)
+	}
+	return c.tokens
+}
+
+// dropToken forgets the cached token so that the next call fetches a new one.
+func (c *ciscoClient) dropToken() {
+	c.mu.Lock()
+	c.tokens = nil
+	c.mu.Unlock()
+}
+
+type tokenFetcher struct {
+	cfg *clientcredentials.Config
+	ctx context.Context
+}
+
+func (f tokenFetcher) Token() (*oauth2.Token, error) { return f.cfg.Token(f.ctx) }
+
+// token returns a valid access token, waiting out 429s within ctx.
+func (c *ciscoClient) token(ctx context.Context) (string, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.tokenSource().Token()
+		if err == nil {
+			return tok.AccessToken, nil
+		}
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			status := re.Response.StatusCode
+			if status == http.StatusTooManyRequests && attempt < max429Retries {
+				c.dropToken()
+				if werr := sleepCtx(ctx, retryAfter(re.Response.Header)); werr != nil {
+					return "", &ciscoError{Status: status, Message: "token endpoint rate limit: gave up waiting"}
+				}
+				continue
+			}
+			c.dropToken()
+			msg := bodyError(re.Body)
+			if msg == "" {
+				msg = http.StatusText(status)
+			}
+			if status == http.StatusUnauthorized || status == http.StatusForbidden {
+				msg = "Cisco rejected the API key (client_id/client_secret, org_id): " + msg
+			} else {
+				msg = "token request failed: " + msg
+			}
+			return "", &ciscoError{Status: status, Message: msg}
+		}
+		c.dropToken()
+		// Never echo err: a transport error may quote the token URL only,
+		// but oauth2 errors can carry response bodies.
+		return "", &ciscoError{Message: "token request failed: " + transportReason(err)}
+	}
+}
+
+// rotateKey calls POST {api}/iam/rotateKey. It never retries a request that
+// Cisco may have acted on.
+func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, ciscoCallTimeout)
+	defer cancel()
+
+	authRetried := false
+	for attempt := 0; ; attempt++ {
+		tok, err := c.token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		status, header, body, err := c.post(ctx, tok)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case status == http.StatusUnauthorized || (status == http.StatusBadRequest && bodyError(body) == "invalid_request"):
+			// Rejected at authentication, so Cisco did nothing: one retry
+			// with a fresh token is safe.
+			c.dropToken()
+			if authRetried {
+				return nil, &ciscoError{Status: status, Message: "Cisco rejected a fresh token: " + orText(bodyError(body), "unauthorized")}
+			}
+			authRetried = true
+			continue
+		case status == http.StatusTooManyRequests:
+			if attempt >= max429Retries {
+				return nil, &ciscoError{Status: status, Message: "Cisco rate limit: too many requests"}
+			}
+			if sleepCtx(ctx, retryAfter(header)) != nil {
+				return nil, &ciscoError{Status: status, Message: "Cisco rate limit: gave up waiting within the call deadline"}
+			}
+			continue
+		}
+		return parseRotateReply(status, body)
+	}
+}
+
+// post sends the rotateKey request. A failure after the request was written
+// is ambiguous; one before it is not.
+func (c *ciscoClient) post(ctx context.Context, token string) (int, http.Header, []byte, error) {
+	var wrote bool
+	var wroteMu sync.Mutex
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		wroteMu.Lock()
+		wrote = true
+		wroteMu.Unlock()
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost,
+		strings.TrimRight(c.settings.APIURL, "/")+"/iam/rotateKey", nil)
+	if err != nil {
+		return 0, nil, nil, &ciscoError{Message: "invalid api_url"}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+
+	resp, err := c.http.Do(req)
+	wroteMu.Lock()
+	sent := wrote
+	wroteMu.Unlock()
+	if err != nil {
+		return 0, nil, nil, &ciscoError{Message: "rotateKey request failed: " + transportReason(err), Ambiguous: sent}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil || len(body) > maxBodyBytes {
+		reason := "reply body larger than 1 MiB"
+		if err != nil {
+			reason = "reading the reply failed: " + transportReason(err)
+		}
+		// Only a 2xx or 5xx may hide a rotation; a 4xx is a rejection.
+		return 0, nil, nil, &ciscoError{Status: resp.StatusCode, Message: reason,
+			Ambiguous: resp.StatusCode < 400 || resp.StatusCode >= 500}
+	}
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+var (
+	accessKeyIDPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+	secretKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9/+=]{16,128}$`)
+)
+
+// rotateReply is Cisco's rotateKey body, success or error.
+type rotateReply struct {
+	OldKeyID        string `json:"oldKeyId"`
+	CurrentKeyID    string `json:"currentKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	KeyCreationDate string `json:"keyCreationDate"`
+	Error           any    `json:"error"`
+}
+
+// parseRotateReply classifies a complete rotateKey reply. Success needs a
+// 2xx, no error member, and a sane key pair.
+func parseRotateReply(status int, body []byte) (*issuedKey, error) {
+	var reply rotateReply
+	decodeErr := json.Unmarshal(body, &reply)
+	errText := ""
+	if decodeErr == nil && reply.Error != nil {
+		errText = strings.TrimSpace(fmt.Sprint(reply.Error))
+		if errText == "" {
+			errText = "error member present"
+		}
+	}
+	if errText != "" && strings.Contains(strings.ToLower(errText), "not found iam key info") {
+		return nil, &ciscoError{Status: status, Message: "Cisco: " + errText, NotEnabled: true}
+	}
+	switch {
+	case status >= 500:
+		return nil, &ciscoError{Status: status, Message: "Cisco server error: " + orText(errText, http.StatusText(status)), Ambiguous: true}
+	case status < 200 || status >= 300:
+		return nil, &ciscoError{Status: status, Message: "Cisco rejected the request: " + orText(errText, http.StatusText(status))}
+	case errText != "":
+		// A 2xx with an error body is Cisco's way of refusing.
+		return nil, &ciscoError{Status: status, Message: "Cisco: " + errText}
+	case decodeErr != nil:
+		return nil, &ciscoError{Status: status, Message: "unreadable reply body", Ambiguous: true}
+	case reply.CurrentKeyID == "" || reply.SecretAccessKey == "":
+		return nil, &ciscoError{Status: status, Message: "reply has no key pair", Ambiguous: true}
+	case !accessKeyIDPattern.MatchString(reply.CurrentKeyID) || !secretKeyPattern.MatchString(reply.SecretAccessKey):
+		return nil, &ciscoError{Status: status, Message: "reply key pair has an unexpected format", Ambiguous: true}
+	}
+	key := &issuedKey{
+		AccessKeyID:     reply.CurrentKeyID,
+		SecretAccessKey: reply.SecretAccessKey,
+		OldAccessKeyID:  reply.OldKeyID,
+	}
+	created, err := parseKeyCreationDate(reply.KeyCreationDate)
+	if err != nil {
+		key.CreationDate = time.Now().UTC()
+		key.CreationDateMissing = true
+	} else {
+		key.CreationDate = created
+	}
+	return key, nil
+}
+
+// keyDateLayouts are the zone-less forms Cisco uses; a fraction after the
+// seconds is accepted by time.Parse on its own.
+var keyDateLayouts = []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+
+// parseKeyCreationDate reads RFC 3339, or Cisco's zone-less form as UTC.
+func parseKeyCreationDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range keyDateLayouts {
+		if t, err := time.ParseInLocation(layout, strings.TrimSuffix(s, "Z"), time.UTC); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date: use RFC 3339 (2025-03-12T22:00:00Z) or Cisco's form (2025-03-12T22:00:00, read as UTC)", truncate(s, 40))
+}
+
+// bodyError returns the "error" member of a JSON body, if any.
+func bodyError(body []byte) string {
+	var v struct {
+		Error any `json:"error"`
+	}
+	if json.Unmarshal(body, &v) != nil || v.Error == nil {
+		return ""
+	}
+	return truncate(strings.TrimSpace(fmt.Sprint(v.Error)), 200)
+}
+
+// retryAfter honours Retry-After in seconds, with a floor of 1 s; Cisco
+// sends none today.
+func retryAfter(h http.Header) time.Duration {
+	if h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && n > 1 && n < 60 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return time.Second
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// transportReason describes a transport error without echoing URLs or
+// bodies that it might quote.
+func transportReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "connection closed before a complete reply"
+	}
+	var ue interface{ Timeout() bool }
+	if errors.As(err, &ue) && ue.Timeout() {
+		return "timed out"
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return truncate(msg, 120)
+}
+
+func orText(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,218 @@
+package backend
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCreds_NoKeyYetSaysHowToGetOne(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	resp, err := env.read("creds/acme")
+	mustBadRequest(t, resp, err, "rotate/acme")
+	mustBadRequest(t, resp, err, "import/acme")
+}
+
+func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"data_path": "s3://cisco-managed-eu-central-1/1234567_abc", "rotation_period": "30d"})
+	mustOK(t, env.rotate("acme"))
+	env.clock.Advance(10 * 24 * time.Hour)
+	resp := mustOK(t, env.read("creds/acme"))
+
+	var got []string
+	for k := range resp.Data {
+		got = append(got, k)
+	}
+	sort.Strings(got)
+	want := "access_key_id,bucket,bucket_arn,data_path,disable_automated_rotation,expires_at,key_creation_date,key_state," +
+		"last_vault_rotation,next_vault_rotation,old_access_key_id,prefix,region,rotation_period,secret_access_key,ttl,version"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("creds fields\n got %s\nwant %s", strings.Join(got, ","), want)
+	}
+	raw := jsonRoundTrip(t, resp.Data)
+	if string(raw["ttl"]) != "1728000" || string(raw["rotation_period"]) != "2592000" {
+		t.Fatalf("ttl=%s rotation_period=%s, want JSON integers 1728000 and 2592000", raw["ttl"], raw["rotation_period"])
+	}
+	var next string
+	if err := json.Unmarshal(raw["next_vault_rotation"], &next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := time.Parse(time.RFC3339, next); err != nil || !strings.HasSuffix(next, "Z") {
+		t.Fatalf("next_vault_rotation %q is not RFC 3339 UTC", next)
+	}
+
+	// Overdue: ttl is 0, never negative.
+	env.clock.Advance(25 * 24 * time.Hour)
+	resp = mustOK(t, env.read("creds/acme"))
+	if resp.Data["ttl"] != int64(0) {
+		t.Fatalf("overdue ttl = %v", resp.Data["ttl"])
+	}
+}
+
+func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_schedule": "0 3 * * *", "rotation_window": "1h"})
+	mustOK(t, env.rotate("acme"))
+	resp := mustOK(t, env.read("creds/acme"))
+	raw := jsonRoundTrip(t, resp.Data)
+	if string(raw["rotation_period"]) != "86400" || string(raw["rotation_window"]) != "3600" || string(raw["rotation_schedule"]) != `"0 3 * * *"` {
+		t.Fatalf("schedule timings: %s %s %s", raw["rotation_period"], raw["rotation_window"], raw["rotation_schedule"])
+	}
+	// The clock is at 12:00; the next run is 03:00 tomorrow.
+	if resp.Data["ttl"] != int64(15*3600) {
+		t.Fatalf("ttl = %v, want %d", resp.Data["ttl"], 15*3600)
+	}
+}
+
+func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.b.sched.limits = nil
+	mustOK(t, env.rotate("acme"))
+
+	var mu sync.Mutex
+	issued := map[string]string{} // access key id -> secret, as Cisco issued
+	record := func() {
+		org := env.simOrg()
+		mu.Lock()
+		issued[org.CurrentKeyID] = org.SecretAccessKey
+		mu.Unlock()
+	}
+	record()
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	torn := make(chan string, 1)
+	for i := 0; i < 8; i++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := env.read("creds/acme")
+				if err != nil || resp.IsError() {
+					continue
+				}
+				id, secret := resp.Data["access_key_id"].(string), resp.Data["secret_access_key"].(string)
+				mu.Lock()
+				want, known := issued[id]
+				mu.Unlock()
+				if known && want != secret {
+					select {
+					case torn <- id:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		mustOK(t, env.rotate("acme"))
+		record()
+		// A read after a rotation never serves the old key.
+		env.assertServesSimKey("acme")
+	}
+	close(done)
+	readers.Wait()
+	select {
+	case id := <-torn:
+		t.Fatalf("a read paired %s with another version's secret", id)
+	default:
+	}
+}
+
+func TestCreds_ServedFromMemory(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	mustOK(t, env.rotate("acme"))
+	gets := env.storage.gets.Load()
+	for i := 0; i < 100; i++ {
+		mustOK(t, env.read("creds/acme"))
+	}
+	if got := env.storage.gets.Load() - gets; got != 0 {
+		t.Fatalf("100 creds reads did %d storage reads, want 0", got)
+	}
+}
+
+func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	mustOK(t, env.rotate("acme"))
+	// Another node wrote a newer key: storage changes, then Vault invalidates.
+	other := &keyState{AccessKeyID: "AKIAOTHERNODE0000001", SecretAccessKey: strings.Repeat("s", 40),
+		KeyCreationDate: env.clock.Now(), LastVaultRotation: env.clock.Now(), Version: 7}
+	if err := putJSON(t.Context(), env.storage, keyPrefix+"acme", other); err != nil {
+		t.Fatal(err)
+	}
+	env.b.invalidate(t.Context(), keyPrefix+"acme")
+	resp := mustOK(t, env.read("creds/acme"))
+	if resp.Data["access_key_id"] != other.AccessKeyID || resp.Data["version"] != 7 {
+		t.Fatalf("after invalidate: %v", resp.Data["access_key_id"])
+	}
+}
+
+func TestImport(t *testing.T) {
+	const id, secret = "AKIAIMPORTED00000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+	cases := map[string]struct {
+		data map[string]interface{}
+		want string
+	}{
+		"missing id":      {map[string]interface{}{"secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00"}, "access_key_id is required"},
+		"bad id":          {map[string]interface{}{"access_key_id": "akia-lower", "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00"}, "access_key_id must be"},
+		"missing secret":  {map[string]interface{}{"access_key_id": id, "key_creation_date": "2026-01-01T00:00:00"}, "secret_access_key is required"},
+		"bad secret":      {map[string]interface{}{"access_key_id": id, "secret_access_key": "short!", "key_creation_date": "2026-01-01T00:00:00"}, "secret_access_key must be"},
+		"missing date":    {map[string]interface{}{"access_key_id": id, "secret_access_key": secret}, "key_creation_date is required"},
+		"bad date":        {map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "last tuesday"}, "is not a date"},
+		"future date":     {map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-02-01T00:00:00Z"}, "in the future"},
+		"locked key date": {map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2025-10-01T00:00:00"}, "90 days or more ago"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", nil)
+			resp, err := env.write("import/acme", tc.data)
+			mustBadRequest(t, resp, err, tc.want)
+			if strings.Contains(resp.Error().Error(), "short!") {
+				t.Fatal("the rejected secret was echoed")
+			}
+		})
+	}
+
+	t.Run("stores a new version scheduled from its creation date", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+		mustOK(t, env.rotate("acme"))
+		prev := env.simOrg().CurrentKeyID
+		resp := mustOK(t, env.write("import/acme", map[string]interface{}{
+			"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00",
+		}))
+		if resp.Data["version"] != 2 || resp.Data["old_access_key_id"] != prev || resp.Data["key_creation_date"] != "2026-01-01T00:00:00Z" {
+			t.Fatalf("import response %v", resp.Data)
+		}
+		creds := mustOK(t, env.read("creds/acme"))
+		if creds.Data["secret_access_key"] != secret || creds.Data["access_key_id"] != id {
+			t.Fatal("creds do not serve the imported key")
+		}
+		// Created 2026-01-01 with a 30-day period: due 2026-01-31, though
+		// Vault learnt of it on 2026-01-10.
+		if creds.Data["next_vault_rotation"] != "2026-01-31T00:00:00Z" || creds.Data["expires_at"] != "2026-04-01T00:00:00Z" {
+			t.Fatalf("imported key timing: next %v expires %v", creds.Data["next_vault_rotation"], creds.Data["expires_at"])
+		}
+		if strings.Contains(env.logs.String(), secret) {
+			t.Fatal("the imported secret was logged")
+		}
+	})
+	t.Run("needs a config", func(t *testing.T) {
+		env := newTestEnv(t)
+		resp, err := env.write("import/acme", map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00"})
+		mustBadRequest(t, resp, err, "write config/acme first")
+	})
+}

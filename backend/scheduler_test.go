@@ -1,0 +1,449 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+)
+
+func TestScheduler_DueKeyRotatesAndUndueKeyDoesNot(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "7d"})
+	mustOK(t, env.rotate("acme"))
+	calls := env.sim.State().RotateCalls
+
+	env.clock.Advance(7*24*time.Hour - time.Minute)
+	env.tick()
+	if got := env.sim.State().RotateCalls; got != calls {
+		t.Fatalf("a key not yet due caused %d Cisco calls", got-calls)
+	}
+	env.clock.Advance(time.Minute)
+	env.tick()
+	if got := env.sim.State().RotateCalls; got != calls+1 {
+		t.Fatalf("due key: %d Cisco calls, want 1", got-calls)
+	}
+	creds := env.assertServesSimKey("acme")
+	if creds.Data["version"] != 2 || creds.Data["ttl"] != int64(7*86400) {
+		t.Fatalf("after scheduled rotation: version %v ttl %v", creds.Data["version"], creds.Data["ttl"])
+	}
+}
+
+func TestScheduler_ScheduleAndWindow(t *testing.T) {
+	env := newTestEnv(t) // clock: Saturday 2026-01-10 12:00 UTC
+	env.configure("acme", map[string]interface{}{"rotation_schedule": "0 3 * * 1", "rotation_window": "2h"})
+	mustOK(t, env.rotate("acme"))
+	cfg := mustOK(t, env.read("config/acme"))
+	if cfg.Data["next_vault_rotation"] != "2026-01-12T03:00:00Z" {
+		t.Fatalf("next_vault_rotation = %v, want Monday 03:00", cfg.Data["next_vault_rotation"])
+	}
+	rotations := env.simOrg().Rotations
+
+	// Vault was down through Monday's window: 05:30 is past 03:00 + 2h.
+	env.clock.Advance(41*time.Hour + 30*time.Minute) // 2026-01-12 05:30
+	env.tick()
+	if env.simOrg().Rotations != rotations {
+		t.Fatal("rotated outside the window")
+	}
+	cfg = mustOK(t, env.read("config/acme"))
+	if cfg.Data["next_vault_rotation"] != "2026-01-19T03:00:00Z" {
+		t.Fatalf("after a missed window next = %v, want the next Monday", cfg.Data["next_vault_rotation"])
+	}
+	// Inside the next window it rotates.
+	env.clock.Advance(7*24*time.Hour - 90*time.Minute) // 2026-01-19 04:00
+	env.tick()
+	if env.simOrg().Rotations != rotations+1 {
+		t.Fatal("did not rotate inside the window")
+	}
+	env.assertServesSimKey("acme")
+}
+
+func TestScheduler_NeverPastTheLockout(t *testing.T) {
+	// Automated rotation can never leave a key past 89 days, even when a
+	// schedule's window keeps being missed.
+	cfg := &orgConfig{RotationPeriod: 89*24*time.Hour + 23*time.Hour}
+	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	next, ok := nextRotation(cfg, k, k.KeyCreationDate)
+	if !ok || next.After(k.KeyCreationDate.Add(maxRotationGap)) {
+		t.Fatalf("next = %v", next)
+	}
+	sched, err := parseRotationSchedule("0 3 1 * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = &orgConfig{RotationSchedule: "0 3 1 * *", RotationWindow: time.Hour, parsed: sched}
+	now := k.KeyCreationDate.Add(88 * 24 * time.Hour)
+	next, _ = nextRotation(cfg, k, now)
+	if next.After(k.KeyCreationDate.Add(maxRotationGap)) {
+		t.Fatalf("schedule pushed the rotation to %v, past 89 days", next)
+	}
+}
+
+func TestScheduleGapGuard(t *testing.T) {
+	cases := map[string]bool{
+		"* * * * *":        true,
+		"0 3 * * *":        true,
+		"0 3 * * 1":        true,
+		"0 3 1 * *":        true,
+		"0 3 1 */2 *":      true,
+		"0 3 15 1-12/2 *":  true,
+		"0 3 1 1,4,7,10 *": false, // Jan 1 to Apr 1 is 90 days
+		"0 3 1 */3 *":      false,
+		"0 3 1 1 *":        false,
+		"0 0 29 2 *":       false,
+	}
+	for spec, ok := range cases {
+		t.Run(spec, func(t *testing.T) {
+			_, err := parseRotationSchedule(spec)
+			if (err == nil) != ok {
+				t.Fatalf("err = %v, want accepted=%v", err, ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "90 days old") {
+				t.Fatalf("rejection does not say why: %v", err)
+			}
+		})
+	}
+}
+
+func TestScheduler_BackoffSequence(t *testing.T) {
+	for n, base := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour} {
+		for i := 0; i < 50; i++ {
+			d := retryBackoff(n + 1)
+			if d < base || d > base+base/4 || d > time.Hour {
+				t.Fatalf("retry %d waits %v, want within [%v, %v] and at most 1h", n+1, d, base, min(base+base/4, time.Hour))
+			}
+		}
+	}
+}
+
+func TestScheduler_DefiniteFailuresBackOff(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
+	mustOK(t, env.rotate("acme"))
+	good := env.simOrg()
+	env.clock.Advance(time.Minute)
+
+	var waits []time.Duration
+	for i := 0; i < 4; i++ {
+		env.injectFault(simulator.Fault{Kind: "error200"})
+		env.tick()
+		cfg := mustOK(t, env.read("config/acme"))
+		if cfg.Data["consecutive_failures"] != i+1 || cfg.Data["key_state"] != "current" {
+			t.Fatalf("after failure %d: %v", i+1, cfg.Data)
+		}
+		next, _ := time.Parse(time.RFC3339, cfg.Data["next_vault_rotation"].(string))
+		waits = append(waits, next.Sub(env.clock.Now()))
+		// Nothing happens before the retry is due.
+		calls := env.sim.State().RotateCalls
+		env.clock.Advance(next.Sub(env.clock.Now()) - time.Second)
+		env.tick()
+		if env.sim.State().RotateCalls != calls {
+			t.Fatal("retried before the backoff elapsed")
+		}
+		env.clock.Advance(time.Second)
+	}
+	for i, w := range waits {
+		base := time.Minute << i
+		if w < base-time.Second || w > base+base/4 {
+			t.Fatalf("backoff %d = %v, want about %v", i+1, w, base)
+		}
+	}
+	env.tick()
+	env.assertServesSimKey("acme")
+	if env.simOrg().CurrentKeyID == good.CurrentKeyID {
+		t.Fatal("no rotation after the failures")
+	}
+	cfg := mustOK(t, env.read("config/acme"))
+	if cfg.Data["consecutive_failures"] != 0 || cfg.Data["last_rotation_error"] != "" {
+		t.Fatalf("status not cleared after success: %v", cfg.Data)
+	}
+}
+
+func TestScheduler_AmbiguousFailureRecoversEarly(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "60d"})
+	mustOK(t, env.rotate("acme"))
+	env.injectFault(simulator.Fault{Kind: "drop"})
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a dropped reply reported success")
+	}
+	creds := mustOK(t, env.read("creds/acme"))
+	if creds.Data["key_state"] != "stale" || len(creds.Warnings) == 0 {
+		t.Fatalf("after a lost reply: %v %v", creds.Data["key_state"], creds.Warnings)
+	}
+	// The period says 60 days; recovery starts within the first backoff.
+	env.clock.Advance(time.Minute + 15*time.Second)
+	env.tick()
+	creds = env.assertServesSimKey("acme")
+	if creds.Data["key_state"] != "current" {
+		t.Fatalf("after recovery key_state = %v", creds.Data["key_state"])
+	}
+	if !hasEvent(env, eventRotate, "trigger", triggerRecovery) {
+		t.Fatal("no recovery event")
+	}
+}
+
+func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	mustOK(t, env.rotate("acme"))
+	served := env.simOrg()
+
+	// A crash between Cisco's reply and the storage write: the WAL entry
+	// is stored, Cisco rotated, and the reply died with the process.
+	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 1, Started: env.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := getConfig(t.Context(), env.storage, "acme")
+	if _, err := newCiscoClient(cfg.settings(), nil).rotateKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env.b.Cleanup(t.Context())
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	restarted.sim = env.sim // the config points at the first env's Cisco
+	creds := mustOK(t, restarted.read("creds/acme"))
+	if creds.Data["key_state"] != "stale" || creds.Data["access_key_id"] != served.CurrentKeyID {
+		t.Fatalf("after restart: %v %v", creds.Data["key_state"], creds.Data["access_key_id"])
+	}
+	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
+		t.Fatalf("orphaned WAL entries left: %v", ids)
+	}
+	restarted.tick() // due at once
+	creds = mustOK(t, restarted.read("creds/acme"))
+	if creds.Data["key_state"] != "current" || creds.Data["access_key_id"] != env.simOrg().CurrentKeyID || creds.Data["version"] != 2 {
+		t.Fatalf("after recovery: %v", creds.Data)
+	}
+}
+
+func TestScheduler_WALOfFinishedRotationIsDropped(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	mustOK(t, env.rotate("acme"))
+	// The rotation to version 1 stored its key but could not delete its WAL.
+	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 0}); err != nil {
+		t.Fatal(err)
+	}
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	creds := mustOK(t, restarted.read("creds/acme"))
+	if creds.Data["key_state"] != "current" {
+		t.Fatal("a finished rotation's WAL marked the key stale")
+	}
+}
+
+func TestScheduler_NoRotationOffPrimary(t *testing.T) {
+	for _, state := range []consts.ReplicationState{consts.ReplicationPerformanceStandby, consts.ReplicationPerformanceSecondary, consts.ReplicationDRSecondary} {
+		t.Run(fmt.Sprint(state), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
+			mustOK(t, env.rotate("acme"))
+			calls := env.sim.State().RotateCalls
+			env.system.ReplicationStateVal = state
+			env.clock.Advance(time.Hour)
+			env.tick()
+			if env.sim.State().RotateCalls != calls {
+				t.Fatal("rotated off the active primary")
+			}
+			// Reads still work there.
+			mustOK(t, env.read("creds/acme"))
+		})
+	}
+}
+
+func TestScheduler_DisabledAutomatedRotation(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1m", "disable_automated_rotation": true})
+	mustOK(t, env.rotate("acme"))
+	calls := env.sim.State().RotateCalls
+	env.clock.Advance(80 * 24 * time.Hour)
+	env.tick()
+	if env.sim.State().RotateCalls != calls {
+		t.Fatal("rotated with automated rotation disabled")
+	}
+	creds := mustOK(t, env.read("creds/acme"))
+	if creds.Data["next_vault_rotation"] != nil || len(creds.Warnings) == 0 {
+		t.Fatalf("disabled: next %v warnings %v", creds.Data["next_vault_rotation"], creds.Warnings)
+	}
+	// Turning it back on reschedules at once: the key is overdue.
+	mustOK(t, env.write("config/acme", map[string]interface{}{"disable_automated_rotation": false}))
+	env.tick()
+	if env.sim.State().RotateCalls != calls+1 {
+		t.Fatal("re-enabling did not reschedule")
+	}
+}
+
+func TestScheduler_ConfigChangeReschedules(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "60d"})
+	mustOK(t, env.rotate("acme"))
+	at, _ := env.b.sched.nextDue()
+	if want := env.clock.Now().Add(60 * 24 * time.Hour); !at.Equal(want) {
+		t.Fatalf("queued at %v, want %v", at, want)
+	}
+	mustOK(t, env.write("config/acme", map[string]interface{}{"rotation_period": "1d"}))
+	at, _ = env.b.sched.nextDue()
+	if want := env.clock.Now().Add(24 * time.Hour); !at.Equal(want) {
+		t.Fatalf("after the change queued at %v, want %v", at, want)
+	}
+}
+
+func TestScheduler_DeadlineWarnings(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"disable_automated_rotation": true})
+	mustOK(t, env.rotate("acme"))
+	env.clock.Advance(75*24*time.Hour + time.Hour) // 14 days minus an hour before the lockout
+	resp := mustOK(t, env.read("creds/acme"))
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "90-day lockout") {
+		t.Fatalf("creds warnings: %v", resp.Warnings)
+	}
+	cfg := mustOK(t, env.read("config/acme"))
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("config warnings: %v", cfg.Warnings)
+	}
+	countErrors := func() int { return strings.Count(env.logs.String(), "nears Cisco's 90-day lockout") }
+	env.tick()
+	env.tick()
+	if countErrors() != 1 {
+		t.Fatalf("logged %d times in one hour, want once", countErrors())
+	}
+	if !strings.Contains(env.logs.String(), `"@level":"error"`) {
+		t.Fatal("the deadline is not logged at ERROR")
+	}
+	env.clock.Advance(time.Hour)
+	env.tick()
+	if countErrors() != 2 {
+		t.Fatalf("logged %d times after an hour, want 2", countErrors())
+	}
+	// A successful rotation ends the warnings.
+	mustOK(t, env.rotate("acme"))
+	if resp := mustOK(t, env.read("creds/acme")); len(resp.Warnings) != 0 {
+		t.Fatalf("warnings after rotation: %v", resp.Warnings)
+	}
+}
+
+func TestScheduler_Events(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
+	mustOK(t, env.rotate("acme"))
+	env.clock.Advance(time.Minute)
+	env.tick()
+	env.injectFault(simulator.Fault{Kind: "error200"})
+	_, _ = env.rotate("acme")
+
+	if !hasEvent(env, eventRotate, "trigger", triggerManual) || !hasEvent(env, eventRotate, "trigger", triggerScheduled) {
+		t.Fatal("missing rotate events")
+	}
+	if !hasEvent(env, eventRotateFail, "error", "Cisco: Internal error") {
+		t.Fatal("missing rotate-fail event")
+	}
+	secret := env.simOrg().SecretAccessKey
+	for _, ev := range env.events.Events {
+		if ev.Event.Metadata.Fields["name"].GetStringValue() != "acme" || ev.Event.Metadata.Fields["version"] == nil {
+			t.Fatalf("event without name or version: %v", ev.Event.Metadata)
+		}
+		if strings.Contains(ev.Event.Metadata.String(), secret) || strings.Contains(ev.Event.Metadata.String(), testClientSecret) {
+			t.Fatal("an event carries a secret")
+		}
+	}
+}
+
+func hasEvent(env *testEnv, eventType, field, value string) bool {
+	for _, ev := range env.events.Events {
+		if string(ev.Type) == eventType && ev.Event.Metadata.Fields[field].GetStringValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// TestScheduler_IdleTickDoesNoStorageReads holds for any number of
+// organizations: the queue answers from memory.
+func TestScheduler_IdleTickDoesNoStorageReads(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	mustOK(t, env.rotate("acme"))
+	seedOrganizations(t, env.storage, 1000, env.clock.Now())
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	restarted.tick() // loads once
+	gets, lists := restarted.storage.gets.Load(), restarted.storage.lists.Load()
+	for i := 0; i < 10; i++ {
+		restarted.clock.Advance(time.Minute)
+		restarted.tick()
+	}
+	if g, l := restarted.storage.gets.Load()-gets, restarted.storage.lists.Load()-lists; g != 0 || l != 0 {
+		t.Fatalf("10 idle ticks did %d gets and %d lists, want none", g, l)
+	}
+}
+
+func TestScheduler_LazyLoadFromPeriodic(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
+	mustOK(t, env.rotate("acme"))
+	env.clock.Advance(time.Minute)
+
+	// A lazily loaded plugin may see the periodic call before Initialize.
+	conf := &logical.BackendConfig{System: env.system, StorageView: env.storage}
+	b := newBackend(conf)
+	b.now = env.clock.Now
+	if err := b.Setup(t.Context(), conf); err != nil {
+		t.Fatal(err)
+	}
+	calls := env.sim.State().RotateCalls
+	if _, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RollbackOperation, Storage: env.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if env.sim.State().RotateCalls != calls+1 {
+		t.Fatal("the first periodic call did not load and rotate")
+	}
+}
+
+// seedOrganizations stores n organizations with fresh keys, none due.
+func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
+	tb.Helper()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("org-%05d", i)
+		cfg := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", RotationPeriod: defaultRotationPeriod}
+		key := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", i), SecretAccessKey: strings.Repeat("k", 40),
+			KeyCreationDate: now, LastVaultRotation: now, Version: 1}
+		if err := putJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
+			tb.Fatal(err)
+		}
+		if err := putJSON(context.Background(), s, keyPrefix+name, key); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIdleTick10k(b *testing.B) {
+	storage := newTestStorage()
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	seedOrganizations(b, storage, 10000, now)
+	conf := &logical.BackendConfig{System: &logical.StaticSystemView{}, StorageView: storage}
+	be := newBackend(conf)
+	be.now = func() time.Time { return now }
+	if err := be.Setup(context.Background(), conf); err != nil {
+		b.Fatal(err)
+	}
+	req := &logical.Request{Operation: logical.RollbackOperation, Storage: storage}
+	if _, err := be.HandleRequest(context.Background(), req); err != nil {
+		b.Fatal(err)
+	}
+	gets := storage.gets.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := be.HandleRequest(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(storage.gets.Load()-gets)/float64(b.N), "storage-gets/op")
+}
