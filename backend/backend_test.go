@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -82,6 +81,9 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	}
 	if set.clock == nil {
 		set.clock = newFakeClock(time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	}
+	if set.sim.Now == nil {
+		set.sim.Now = set.clock.Now
 	}
 	sim := simulator.New(set.sim)
 	srv := httptest.NewServer(sim)
@@ -180,7 +182,7 @@ func (e *testEnv) configure(name string, extra map[string]interface{}) {
 	for k, v := range extra {
 		data[k] = v
 	}
-	mustOK(e.t, e.write("config/"+name, data))
+	e.mustWrite("config/"+name, data)
 }
 
 func (e *testEnv) rotate(name string) (*logical.Response, error) {
@@ -206,7 +208,7 @@ func (e *testEnv) simOrg() simulator.OrgState {
 // current key.
 func (e *testEnv) assertServesSimKey(name string) *logical.Response {
 	e.t.Helper()
-	resp := mustOK(e.t, e.read("creds/"+name))
+	resp := e.mustRead("creds/"+name)
 	org := e.simOrg()
 	if resp.Data["access_key_id"] != org.CurrentKeyID || resp.Data["secret_access_key"] != org.SecretAccessKey {
 		e.t.Fatalf("served key %v is not the simulator's current key %s", resp.Data["access_key_id"], org.CurrentKeyID)
@@ -344,4 +346,26 @@ func (e *testEnv) injectFault(f simulator.Fault) {
 	e.sim.InjectFault(f)
 }
 
-var _ = http.StatusOK
+func (e *testEnv) mustWrite(path string, data map[string]interface{}) *logical.Response {
+	e.t.Helper()
+	resp, err := e.write(path, data)
+	return mustOK(e.t, resp, err)
+}
+
+func (e *testEnv) mustRead(path string) *logical.Response {
+	e.t.Helper()
+	resp, err := e.read(path)
+	return mustOK(e.t, resp, err)
+}
+
+func (e *testEnv) mustRotate(name string) *logical.Response {
+	e.t.Helper()
+	resp, err := e.rotate(name)
+	return mustOK(e.t, resp, err)
+}
+
+func (e *testEnv) mustRequest(op logical.Operation, path string, data map[string]interface{}) *logical.Response {
+	e.t.Helper()
+	resp, err := e.request(op, path, data)
+	return mustOK(e.t, resp, err)
+}

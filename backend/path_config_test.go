@@ -133,8 +133,8 @@ func TestConfig_AcceptedValues(t *testing.T) {
 			for k, v := range tc.set {
 				data[k] = v
 			}
-			mustOK(t, env.write("config/acme", data))
-			resp := mustOK(t, env.read("config/acme"))
+			env.mustWrite("config/acme", data)
+			resp := env.mustRead("config/acme")
 			for k, want := range tc.check {
 				if got := resp.Data[k]; got != want {
 					t.Errorf("%s = %#v, want %#v", k, got, want)
@@ -147,7 +147,7 @@ func TestConfig_AcceptedValues(t *testing.T) {
 func TestConfig_ReadHasExactFieldsAndNoSecret(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"data_path": "s3://cisco-managed-us-west-2/1234567_abc"})
-	resp := mustOK(t, env.read("config/acme"))
+	resp := env.mustRead("config/acme")
 	want := []string{
 		"access_key_id", "api_url", "bucket", "bucket_arn", "client_id", "consecutive_failures", "data_path",
 		"disable_automated_rotation", "key_creation_date", "key_expires_at", "key_state", "last_rotation_error",
@@ -175,8 +175,8 @@ func TestConfig_ReadHasExactFieldsAndNoSecret(t *testing.T) {
 func TestConfig_PartialUpdateKeepsOtherFields(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"org_id": "1234567", "rotation_period": "30d"})
-	mustOK(t, env.write("config/acme", map[string]interface{}{"client_id": "other-client"}))
-	resp := mustOK(t, env.read("config/acme"))
+	env.mustWrite("config/acme", map[string]interface{}{"client_id": "other-client"})
+	resp := env.mustRead("config/acme")
 	if resp.Data["client_id"] != "other-client" || resp.Data["org_id"] != "1234567" ||
 		resp.Data["rotation_period"] != int64(30*86400) || resp.Data["api_url"] != env.srv.URL+"/admin/v2" {
 		t.Fatalf("partial update lost fields: %v", resp.Data)
@@ -187,13 +187,13 @@ func TestConfig_PartialUpdateKeepsOtherFields(t *testing.T) {
 	}
 
 	// Switching to a schedule clears the period, and back.
-	mustOK(t, env.write("config/acme", map[string]interface{}{"rotation_schedule": "0 3 * * 1"}))
-	resp = mustOK(t, env.read("config/acme"))
+	env.mustWrite("config/acme", map[string]interface{}{"rotation_schedule": "0 3 * * 1"})
+	resp = env.mustRead("config/acme")
 	if resp.Data["rotation_schedule"] != "0 3 * * 1" || resp.Data["rotation_period"] != int64(7*86400) {
 		t.Fatalf("schedule switch: %v", resp.Data)
 	}
-	mustOK(t, env.write("config/acme", map[string]interface{}{"rotation_period": "10d"}))
-	resp = mustOK(t, env.read("config/acme"))
+	env.mustWrite("config/acme", map[string]interface{}{"rotation_period": "10d"})
+	resp = env.mustRead("config/acme")
 	if _, ok := resp.Data["rotation_schedule"]; ok || resp.Data["rotation_period"] != int64(10*86400) {
 		t.Fatalf("period switch: %v", resp.Data)
 	}
@@ -206,14 +206,14 @@ func TestConfig_ListAndDelete(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
 	env.configure("globex", nil)
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 
-	resp := mustOK(t, env.request(logical.ListOperation, "config/", nil))
+	resp := env.mustRequest(logical.ListOperation, "config/", nil)
 	keys := resp.Data["keys"].([]string)
 	if strings.Join(keys, ",") != "acme,globex" {
 		t.Fatalf("list = %v", keys)
 	}
-	mustOK(t, env.request(logical.DeleteOperation, "config/acme", nil))
+	env.mustRequest(logical.DeleteOperation, "config/acme", nil)
 	if resp, _ := env.read("config/acme"); resp != nil {
 		t.Fatalf("config survived delete: %v", resp.Data)
 	}

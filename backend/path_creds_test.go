@@ -20,9 +20,9 @@ func TestCreds_NoKeyYetSaysHowToGetOne(t *testing.T) {
 func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"data_path": "s3://cisco-managed-eu-central-1/1234567_abc", "rotation_period": "30d"})
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	env.clock.Advance(10 * 24 * time.Hour)
-	resp := mustOK(t, env.read("creds/acme"))
+	resp := env.mustRead("creds/acme")
 
 	var got []string
 	for k := range resp.Data {
@@ -48,7 +48,7 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 
 	// Overdue: ttl is 0, never negative.
 	env.clock.Advance(25 * 24 * time.Hour)
-	resp = mustOK(t, env.read("creds/acme"))
+	resp = env.mustRead("creds/acme")
 	if resp.Data["ttl"] != int64(0) {
 		t.Fatalf("overdue ttl = %v", resp.Data["ttl"])
 	}
@@ -57,8 +57,8 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_schedule": "0 3 * * *", "rotation_window": "1h"})
-	mustOK(t, env.rotate("acme"))
-	resp := mustOK(t, env.read("creds/acme"))
+	env.mustRotate("acme")
+	resp := env.mustRead("creds/acme")
 	raw := jsonRoundTrip(t, resp.Data)
 	if string(raw["rotation_period"]) != "86400" || string(raw["rotation_window"]) != "3600" || string(raw["rotation_schedule"]) != `"0 3 * * *"` {
 		t.Fatalf("schedule timings: %s %s %s", raw["rotation_period"], raw["rotation_window"], raw["rotation_schedule"])
@@ -73,7 +73,7 @@ func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
 	env.b.sched.limits = nil
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 
 	var mu sync.Mutex
 	issued := map[string]string{} // access key id -> secret, as Cisco issued
@@ -115,7 +115,7 @@ func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 20; i++ {
-		mustOK(t, env.rotate("acme"))
+		env.mustRotate("acme")
 		record()
 		// A read after a rotation never serves the old key.
 		env.assertServesSimKey("acme")
@@ -132,10 +132,10 @@ func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
 func TestCreds_ServedFromMemory(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	gets := env.storage.gets.Load()
 	for i := 0; i < 100; i++ {
-		mustOK(t, env.read("creds/acme"))
+		env.mustRead("creds/acme")
 	}
 	if got := env.storage.gets.Load() - gets; got != 0 {
 		t.Fatalf("100 creds reads did %d storage reads, want 0", got)
@@ -145,7 +145,7 @@ func TestCreds_ServedFromMemory(t *testing.T) {
 func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	// Another node wrote a newer key: storage changes, then Vault invalidates.
 	other := &keyState{AccessKeyID: "AKIAOTHERNODE0000001", SecretAccessKey: strings.Repeat("s", 40),
 		KeyCreationDate: env.clock.Now(), LastVaultRotation: env.clock.Now(), Version: 7}
@@ -153,7 +153,7 @@ func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.b.invalidate(t.Context(), keyPrefix+"acme")
-	resp := mustOK(t, env.read("creds/acme"))
+	resp := env.mustRead("creds/acme")
 	if resp.Data["access_key_id"] != other.AccessKeyID || resp.Data["version"] != 7 {
 		t.Fatalf("after invalidate: %v", resp.Data["access_key_id"])
 	}
@@ -189,15 +189,15 @@ func TestImport(t *testing.T) {
 	t.Run("stores a new version scheduled from its creation date", func(t *testing.T) {
 		env := newTestEnv(t)
 		env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-		mustOK(t, env.rotate("acme"))
+		env.mustRotate("acme")
 		prev := env.simOrg().CurrentKeyID
-		resp := mustOK(t, env.write("import/acme", map[string]interface{}{
+		resp := env.mustWrite("import/acme", map[string]interface{}{
 			"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00",
-		}))
+		})
 		if resp.Data["version"] != 2 || resp.Data["old_access_key_id"] != prev || resp.Data["key_creation_date"] != "2026-01-01T00:00:00Z" {
 			t.Fatalf("import response %v", resp.Data)
 		}
-		creds := mustOK(t, env.read("creds/acme"))
+		creds := env.mustRead("creds/acme")
 		if creds.Data["secret_access_key"] != secret || creds.Data["access_key_id"] != id {
 			t.Fatal("creds do not serve the imported key")
 		}

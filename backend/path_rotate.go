@@ -259,7 +259,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 		k.Stale = true
 	}
 	if retry || k.Stale {
-		k.RetryAt = now.Add(retryBackoff(k.ConsecutiveFailures))
+		k.RetryAt = now.Add(retryBackoff(k.ConsecutiveFailures)).Truncate(time.Second)
 	}
 }
 

@@ -20,7 +20,7 @@ func TestRotate_CredsEqualSimulatorKey(t *testing.T) {
 	env.configure("acme", map[string]interface{}{"data_path": "s3://cisco-managed-eu-central-1/1234567_abc"})
 	before := env.simOrg()
 
-	resp := mustOK(t, env.rotate("acme"))
+	resp := env.mustRotate("acme")
 	org := env.simOrg()
 	if org.CurrentKeyID == before.CurrentKeyID {
 		t.Fatal("the simulator did not rotate")
@@ -45,7 +45,7 @@ func TestRotate_CredsEqualSimulatorKey(t *testing.T) {
 		t.Fatalf("creds %v", creds.Data)
 	}
 
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	creds = env.assertServesSimKey("acme")
 	if creds.Data["version"] != 2 || creds.Data["old_access_key_id"] != org.CurrentKeyID {
 		t.Fatalf("second rotation: %v", creds.Data)
@@ -71,7 +71,7 @@ func TestRotate_NotFoundIAMKeyInfoExplainsFix(t *testing.T) {
 	if !strings.Contains(resp.Error().Error(), "Not found IAM key info") {
 		t.Fatalf("Cisco's text is missing: %v", resp.Error())
 	}
-	cfg := mustOK(t, env.read("config/acme"))
+	cfg := env.mustRead("config/acme")
 	if cfg.Data["consecutive_failures"] != 1 || !strings.Contains(cfg.Data["last_rotation_error"].(string), "Not found IAM key info") {
 		t.Fatalf("status after failure: %v", cfg.Data)
 	}
@@ -103,7 +103,7 @@ func TestRotate_FailureModes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := newTestEnv(t)
 			env.configure("acme", nil)
-			mustOK(t, env.rotate("acme"))
+			env.mustRotate("acme")
 			good := env.simOrg()
 
 			env.injectFault(tc.fault)
@@ -112,7 +112,7 @@ func TestRotate_FailureModes(t *testing.T) {
 			if got := after.Rotations - good.Rotations; got != tc.wantRotations {
 				t.Fatalf("simulator rotated %d times, want %d", got, tc.wantRotations)
 			}
-			creds := mustOK(t, env.read("creds/acme"))
+			creds := env.mustRead("creds/acme")
 			if tc.wantStatus == 0 {
 				mustOK(t, resp, err)
 				env.assertServesSimKey("acme")
@@ -146,7 +146,7 @@ func TestRotate_FailureModes(t *testing.T) {
 				t.Fatalf("key_state = %v, want %s", creds.Data["key_state"], wantState)
 			}
 			// The next rotation recovers.
-			mustOK(t, env.rotate("acme"))
+			env.mustRotate("acme")
 			creds = env.assertServesSimKey("acme")
 			if creds.Data["key_state"] != "current" || len(creds.Warnings) != 0 {
 				t.Fatalf("after recovery: %v %v", creds.Data["key_state"], creds.Warnings)
@@ -159,10 +159,10 @@ func TestRotate_FailureModes(t *testing.T) {
 func TestRotate_ExpiredTokenGivesExactlyOneRotation(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	before := env.sim.State()
 	env.sim.ExpireTokens()
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
 	after := env.sim.State()
 	if got := after.Orgs[testOrgID].Rotations - before.Orgs[testOrgID].Rotations; got != 1 {
 		t.Fatalf("rotations = %d, want 1", got)
@@ -176,13 +176,13 @@ func TestRotate_ExpiredTokenGivesExactlyOneRotation(t *testing.T) {
 func TestRotate_TokenIsCachedUntilConfigChanges(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	mustOK(t, env.rotate("acme"))
-	mustOK(t, env.rotate("acme"))
+	env.mustRotate("acme")
+	env.mustRotate("acme")
 	if got := env.sim.State().TokenCalls; got != 1 {
 		t.Fatalf("token calls = %d, want 1 reused token", got)
 	}
-	mustOK(t, env.write("config/acme", map[string]interface{}{"org_id": testOrgID}))
-	mustOK(t, env.rotate("acme"))
+	env.mustWrite("config/acme", map[string]interface{}{"org_id": testOrgID})
+	env.mustRotate("acme")
 	if got := env.sim.State().TokenCalls; got != 2 {
 		t.Fatalf("token calls = %d, want a new token after the config change", got)
 	}
@@ -209,7 +209,7 @@ func TestRotate_OrgHeaderSelectsOrganization(t *testing.T) {
 		NoRateLimits: true,
 	}))
 	env.configure("child", map[string]interface{}{"client_id": "msp", "org_id": testOrgID})
-	mustOK(t, env.rotate("child"))
+	env.mustRotate("child")
 	st := env.sim.State()
 	if st.OrgHeaders[testOrgID] != 1 {
 		t.Fatalf("X-Umbrella-OrgId seen: %v", st.OrgHeaders)
@@ -221,7 +221,7 @@ func TestRotate_OrgHeaderSelectsOrganization(t *testing.T) {
 
 	// Without org_id the key's default organization is rotated.
 	env.configure("parent", map[string]interface{}{"client_id": "msp"})
-	mustOK(t, env.rotate("parent"))
+	env.mustRotate("parent")
 	if env.sim.State().Orgs["1111111"].Rotations != 1 {
 		t.Fatal("default organization not rotated")
 	}
@@ -232,13 +232,13 @@ func TestRotate_StoragePutFailures(t *testing.T) {
 		env := newTestEnv(t)
 		env.configure("acme", nil)
 		env.storage.setFailPut(failKeyPuts(1))
-		mustOK(t, env.rotate("acme"))
+		env.mustRotate("acme")
 		env.assertServesSimKey("acme")
 	})
 	t.Run("always fails after Cisco succeeded: key lost, stale, recovery scheduled", func(t *testing.T) {
 		env := newTestEnv(t)
 		env.configure("acme", nil)
-		mustOK(t, env.rotate("acme"))
+		env.mustRotate("acme")
 		env.storage.setFailPut(failKeyPuts(-1))
 		_, err := env.rotate("acme")
 		issued := env.simOrg()
@@ -251,7 +251,7 @@ func TestRotate_StoragePutFailures(t *testing.T) {
 		if !strings.Contains(env.logs.String(), issued.CurrentKeyID) {
 			t.Fatal("the lost key id was not logged")
 		}
-		creds := mustOK(t, env.read("creds/acme"))
+		creds := env.mustRead("creds/acme")
 		if creds.Data["key_state"] != "stale" {
 			t.Fatalf("key_state = %v", creds.Data["key_state"])
 		}

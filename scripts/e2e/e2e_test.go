@@ -1,0 +1,222 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDevServer runs the operator's and the consumer's whole journey on
+// one Vault dev server: these steps share the server, so they run in order.
+func TestDevServer(t *testing.T) {
+	plugins := pluginDir(t)
+	s := startSim(t)
+	v := startDevVault(t, plugins)
+	v.enablePlugin(t, plugins)
+	secrets := []string{simSecret, offSecret}
+
+	t.Run("config write read list delete", func(t *testing.T) {
+		v.configure(t, s, "acme", simClient, simSecret,
+			"data_path=s3://cisco-managed-eu-central-1/1234567_0123456789abcdef0123456789abcdef01234567")
+		cfg := v.data(t, "read", mountPrefix+"/config/acme")
+		if cfg["client_id"] != simClient || cfg["bucket"] != "cisco-managed-eu-central-1" || cfg["region"] != "eu-central-1" {
+			t.Fatalf("config read %v", cfg)
+		}
+		if _, ok := cfg["client_secret"]; ok {
+			t.Fatal("config read returned client_secret")
+		}
+		v.configure(t, s, "temp", simClient, simSecret)
+		list := v.must(t, "list", mountPrefix+"/config/")
+		if !strings.Contains(list, `"acme"`) || !strings.Contains(list, `"temp"`) || strings.Contains(list, simSecret) {
+			t.Fatalf("list %s", list)
+		}
+		v.must(t, "delete", mountPrefix+"/config/temp")
+		if out, _ := v.run(t, "list", mountPrefix+"/config/"); strings.Contains(out, `"temp"`) {
+			t.Fatalf("deleted config still listed: %s", out)
+		}
+	})
+
+	t.Run("rotate then creds equal the simulator", func(t *testing.T) {
+		rot := v.data(t, "write", "-f", mountPrefix+"/rotate/acme")
+		if _, ok := rot["secret_access_key"]; ok {
+			t.Fatal("rotate returned the secret")
+		}
+		creds := v.assertServes(t, s, "acme", simOrg)
+		secrets = append(secrets, creds["secret_access_key"].(string))
+		if creds["bucket_arn"] != "arn:aws:s3:::cisco-managed-eu-central-1" {
+			t.Fatalf("creds %v", creds)
+		}
+	})
+
+	t.Run("not found IAM key info shows the hint", func(t *testing.T) {
+		v.configure(t, s, "off", offClient, offSecret)
+		out := v.fails(t, "Cisco's dashboard", "write", "-f", mountPrefix+"/rotate/off")
+		if !strings.Contains(out, "Code: 400") || !strings.Contains(out, "Not found IAM key info") {
+			t.Fatalf("hint: %s", out)
+		}
+		v.fails(t, "import/off", "read", mountPrefix+"/creds/off")
+	})
+
+	t.Run("bad input gets 400s", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"write", mountPrefix + "/config/bad", "provider=meraki", "client_id=a", "client_secret=b"},
+			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a"},
+			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a", "client_secret=b", "api_url=http://example.com"},
+			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a", "client_secret=b", "rotation_period=90d"},
+			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a", "client_secret=b", "data_path=s3://elsewhere/x"},
+			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a", "client_secret=b", "rotation_schedule=0 3 1 1 *"},
+			{"write", "-f", mountPrefix + "/rotate/nobody"},
+			{"write", mountPrefix + "/import/acme", "access_key_id=AKIAONLYID0000000001"},
+		} {
+			v.fails(t, "Code: 400", args...)
+		}
+	})
+
+	t.Run("import", func(t *testing.T) {
+		created := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05")
+		const id, secret = "AKIAIMPORTEDE2E00001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+		v.configure(t, s, "imported", offClient, offSecret)
+		v.must(t, "write", mountPrefix+"/import/imported", "access_key_id="+id, "secret_access_key="+secret, "key_creation_date="+created)
+		creds := v.data(t, "read", mountPrefix+"/creds/imported")
+		if creds["access_key_id"] != id || creds["secret_access_key"] != secret || creds["version"] != float64(1) {
+			t.Fatalf("imported creds %v", creds)
+		}
+		secrets = append(secrets, secret)
+	})
+
+	t.Run("ACL: a consumer reads creds only", func(t *testing.T) {
+		policy := filepath.Join(t.TempDir(), "consumer.hcl")
+		if err := os.WriteFile(policy, []byte(consumerPolicy), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		v.must(t, "policy", "write", "cisco-s3-consumer", policy)
+		out := v.must(t, "token", "create", "-policy=cisco-s3-consumer")
+		consumer := &vault{addr: v.addr, token: clientToken(t, out)}
+		consumer.assertServes(t, s, "acme", simOrg)
+		consumer.fails(t, "permission denied", "read", mountPrefix+"/config/acme")
+		consumer.fails(t, "permission denied", "list", mountPrefix+"/config/")
+		consumer.fails(t, "permission denied", "write", "-f", mountPrefix+"/rotate/acme")
+	})
+
+	t.Run("automatic rotation and Vault Agent re-render", func(t *testing.T) {
+		v.configure(t, s, "auto", simClient, simSecret, "rotation_period=1m")
+		v.must(t, "write", "-f", mountPrefix+"/rotate/auto")
+		agent := startAgent(t, v, "auto")
+		first := s.org(t, simOrg)
+		waitFor(t, 30*time.Second, "the agent's first render", func() bool {
+			return agent.rendered() == credentialsFile(first.CurrentKeyID, first.SecretAccessKey)
+		})
+		// No request from here on: the scheduler must rotate by itself.
+		var rotatedAt time.Time
+		waitFor(t, waitRotate, "an automatic rotation", func() bool {
+			if s.org(t, simOrg).CurrentKeyID != first.CurrentKeyID {
+				rotatedAt = time.Now()
+				return true
+			}
+			return false
+		})
+		now := s.org(t, simOrg)
+		secrets = append(secrets, first.SecretAccessKey, now.SecretAccessKey)
+		// ttl is at most 60 s here; the agent's default would be 5 minutes.
+		waitFor(t, 75*time.Second, "the agent to re-render after the rotation", func() bool {
+			cur := s.org(t, simOrg)
+			return agent.rendered() == credentialsFile(cur.CurrentKeyID, cur.SecretAccessKey)
+		})
+		t.Logf("agent re-rendered %v after the rotation", time.Since(rotatedAt).Round(time.Second))
+		v.assertServes(t, s, "auto", simOrg)
+		v.must(t, "write", mountPrefix+"/config/auto", "disable_automated_rotation=true")
+		for _, sec := range secrets {
+			if strings.Contains(agent.p.log.String(), sec) {
+				t.Fatal("a secret appeared in the agent log")
+			}
+		}
+	})
+
+	t.Run("plugin upgrade keeps serving the key", func(t *testing.T) {
+		before := v.data(t, "read", mountPrefix+"/creds/acme")
+		v.must(t, "secrets", "tune", "-plugin-version="+v2, mountPrefix+"/")
+		v.must(t, "plugin", "reload", "-plugin="+pluginName)
+		waitFor(t, 30*time.Second, "the mount to run "+v2, func() bool {
+			out, _ := v.run(t, "secrets", "list", "-detailed")
+			return strings.Contains(out, `"running_plugin_version": "`+v2+`"`)
+		})
+		after := v.assertServes(t, s, "acme", simOrg)
+		if after["version"] != before["version"] || after["access_key_id"] != before["access_key_id"] {
+			t.Fatalf("key changed across the upgrade: %v -> %v", before["access_key_id"], after["access_key_id"])
+		}
+		v.must(t, "write", "-f", mountPrefix+"/rotate/acme")
+		creds := v.assertServes(t, s, "acme", simOrg)
+		secrets = append(secrets, creds["secret_access_key"].(string))
+	})
+
+	t.Run("no secret in the trace-level server log", func(t *testing.T) {
+		log := v.p.log.String()
+		if !strings.Contains(log, "[TRACE]") {
+			t.Fatal("the server log is not at trace level")
+		}
+		for _, sec := range secrets {
+			if strings.Contains(log, sec) {
+				t.Fatalf("a secret appeared in the server log")
+			}
+		}
+		t.Logf("checked %d secrets against %d bytes of trace log", len(secrets), len(log))
+	})
+}
+
+const consumerPolicy = `
+path "cisco-s3/creds/acme" {
+  capabilities = ["read"]
+}
+`
+
+func credentialsFile(id, secret string) string {
+	return fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
+}
+
+// agent is a running Vault Agent rendering an AWS credentials file.
+type agent struct {
+	p    *proc
+	dest string
+}
+
+func (a *agent) rendered() string {
+	b, _ := os.ReadFile(a.dest)
+	return string(b)
+}
+
+func startAgent(t *testing.T, v *vault, name string) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(v.token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(dir, "aws-credentials")
+	config := fmt.Sprintf(`
+vault { address = %q }
+auto_auth {
+  method "token_file" {
+    config = { token_file_path = %q }
+  }
+}
+template {
+  destination = %q
+  contents    = <<EOT
+{{ with secret "cisco-s3/creds/%s" }}[default]
+aws_access_key_id = {{ .Data.access_key_id }}
+aws_secret_access_key = {{ .Data.secret_access_key }}
+{{ end }}EOT
+}
+`, v.addr, tokenFile, dest, name)
+	cfgFile := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, []string{"VAULT_ADDR=" + v.addr}, vaultBin(t), "agent", "-config="+cfgFile, "-log-level=trace")
+	return &agent{p: p, dest: dest}
+}
