@@ -5,17 +5,22 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build test test-unit dev fmt lint bench fuzz clean
+.PHONY: build test test-unit test-e2e dev fmt lint bench fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 
 # Everything CI runs.
-test: lint test-unit
+test: lint test-unit test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# The end-to-end suite: a real Vault (built once into .cache/), the vault CLI
+# and Vault Agent, on loopback and free ports.
+test-e2e: build
+	VAULT_BIN=$$(scripts/build-vault.sh) $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
 
 dev: build
 	scripts/dev.sh

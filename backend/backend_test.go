@@ -208,7 +208,7 @@ func (e *testEnv) simOrg() simulator.OrgState {
 // current key.
 func (e *testEnv) assertServesSimKey(name string) *logical.Response {
 	e.t.Helper()
-	resp := e.mustRead("creds/"+name)
+	resp := e.mustRead("creds/" + name)
 	org := e.simOrg()
 	if resp.Data["access_key_id"] != org.CurrentKeyID || resp.Data["secret_access_key"] != org.SecretAccessKey {
 		e.t.Fatalf("served key %v is not the simulator's current key %s", resp.Data["access_key_id"], org.CurrentKeyID)

@@ -18,7 +18,7 @@ func TestDevServer(t *testing.T) {
 	s := startSim(t)
 	v := startDevVault(t, plugins)
 	v.enablePlugin(t, plugins)
-	secrets := []string{simSecret, offSecret}
+	secrets := []string{simSecret, offSecret, autoSecret}
 
 	t.Run("config write read list delete", func(t *testing.T) {
 		v.configure(t, s, "acme", simClient, simSecret,
@@ -104,31 +104,31 @@ func TestDevServer(t *testing.T) {
 	})
 
 	t.Run("automatic rotation and Vault Agent re-render", func(t *testing.T) {
-		v.configure(t, s, "auto", simClient, simSecret, "rotation_period=1m")
+		v.configure(t, s, "auto", autoClient, autoSecret, "rotation_period=1m")
 		v.must(t, "write", "-f", mountPrefix+"/rotate/auto")
 		agent := startAgent(t, v, "auto")
-		first := s.org(t, simOrg)
+		first := s.org(t, autoOrg)
 		waitFor(t, 30*time.Second, "the agent's first render", func() bool {
 			return agent.rendered() == credentialsFile(first.CurrentKeyID, first.SecretAccessKey)
 		})
 		// No request from here on: the scheduler must rotate by itself.
 		var rotatedAt time.Time
 		waitFor(t, waitRotate, "an automatic rotation", func() bool {
-			if s.org(t, simOrg).CurrentKeyID != first.CurrentKeyID {
+			if s.org(t, autoOrg).CurrentKeyID != first.CurrentKeyID {
 				rotatedAt = time.Now()
 				return true
 			}
 			return false
 		})
-		now := s.org(t, simOrg)
+		now := s.org(t, autoOrg)
 		secrets = append(secrets, first.SecretAccessKey, now.SecretAccessKey)
 		// ttl is at most 60 s here; the agent's default would be 5 minutes.
 		waitFor(t, 75*time.Second, "the agent to re-render after the rotation", func() bool {
-			cur := s.org(t, simOrg)
+			cur := s.org(t, autoOrg)
 			return agent.rendered() == credentialsFile(cur.CurrentKeyID, cur.SecretAccessKey)
 		})
 		t.Logf("agent re-rendered %v after the rotation", time.Since(rotatedAt).Round(time.Second))
-		v.assertServes(t, s, "auto", simOrg)
+		v.assertServes(t, s, "auto", autoOrg)
 		v.must(t, "write", mountPrefix+"/config/auto", "disable_automated_rotation=true")
 		for _, sec := range secrets {
 			if strings.Contains(agent.p.log.String(), sec) {
@@ -186,7 +186,7 @@ type agent struct {
 
 func (a *agent) rendered() string {
 	b, _ := os.ReadFile(a.dest)
-	return string(b)
+	return strings.TrimSpace(string(b)) + "\n"
 }
 
 func startAgent(t *testing.T, v *vault, name string) *agent {
@@ -210,7 +210,8 @@ template {
 {{ with secret "cisco-s3/creds/%s" }}[default]
 aws_access_key_id = {{ .Data.access_key_id }}
 aws_secret_access_key = {{ .Data.secret_access_key }}
-{{ end }}EOT
+{{ end }}
+EOT
 }
 `, v.addr, tokenFile, dest, name)
 	cfgFile := filepath.Join(dir, "agent.hcl")

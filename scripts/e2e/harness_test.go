@@ -37,6 +37,9 @@ const (
 	offClient   = "e2e-off"
 	offSecret   = "e2e-off-secret-7Lm4"
 	offOrg      = "7654321"
+	autoClient  = "e2e-auto"
+	autoSecret  = "e2e-auto-secret-3Kp8"
+	autoOrg     = "5555555"
 	rootToken   = "e2e-root"
 	waitRotate  = 3 * time.Minute
 	mountPrefix = "cisco-s3"
@@ -140,7 +143,8 @@ func startSim(t *testing.T) *sim {
 	bin := filepath.Join(repoRoot(t), "bin", "cisco-s3-sim")
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0",
 		"-key", simClient+":"+simSecret+":"+simOrg,
-		"-key", offClient+":"+offSecret+":"+offOrg, "-disabled-org", offOrg)
+		"-key", offClient+":"+offSecret+":"+offOrg, "-disabled-org", offOrg,
+		"-key", autoClient+":"+autoSecret+":"+autoOrg)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
