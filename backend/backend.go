@@ -29,6 +29,8 @@ type backend struct {
 	now func() time.Time
 	// transport carries every call to Cisco; nil means the default.
 	transport http.RoundTripper
+	// callTimeout bounds one Cisco call; zero means ciscoCallTimeout.
+	callTimeout time.Duration
 
 	locks []*locksutil.LockEntry
 
@@ -251,7 +253,7 @@ func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
 	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
 		return c
 	}
-	c := newCiscoClient(cfg.settings(), b.transport)
+	c := newCiscoClient(cfg.settings(), b.transport, b.callTimeout)
 	b.clients[name] = c
 	return c
 }

@@ -93,18 +93,24 @@ func isAmbiguous(err error) bool {
 type ciscoClient struct {
 	settings ciscoSettings
 	http     *http.Client
+	// timeout bounds one rotateKey call.
+	timeout time.Duration
 
 	mu     sync.Mutex
 	tokens oauth2.TokenSource
 }
 
-func newCiscoClient(s ciscoSettings, transport http.RoundTripper) *ciscoClient {
+func newCiscoClient(s ciscoSettings, transport http.RoundTripper, timeout time.Duration) *ciscoClient {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
+	if timeout <= 0 {
+		timeout = ciscoCallTimeout
+	}
 	return &ciscoClient{
 		settings: s,
-		http:     &http.Client{Transport: transport, Timeout: ciscoCallTimeout},
+		http:     &http.Client{Transport: transport, Timeout: timeout},
+		timeout:  timeout,
 	}
 }
 
@@ -200,7 +206,7 @@ func (c *ciscoClient) token(ctx context.Context) (string, error) {
 // rotateKey calls POST {api}/iam/rotateKey. It never retries a request that
 // Cisco may have acted on.
 func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, ciscoCallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
 	authRetried := false

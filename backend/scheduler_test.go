@@ -203,7 +203,7 @@ func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := getConfig(t.Context(), env.storage, "acme")
-	if _, err := newCiscoClient(cfg.settings(), nil).rotateKey(t.Context()); err != nil {
+	if _, err := newCiscoClient(cfg.settings(), nil, 0).rotateKey(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	env.b.Cleanup(t.Context())
