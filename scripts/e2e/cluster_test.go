@@ -55,9 +55,10 @@ func (n *raftNode) active(t *testing.T) bool {
 		return false
 	}
 	var st struct {
-		HAMode string `json:"ha_mode"`
+		Sealed bool `json:"sealed"`
+		IsSelf bool `json:"is_self"`
 	}
-	return json.Unmarshal([]byte(out), &st) == nil && st.HAMode == "active"
+	return json.Unmarshal([]byte(out), &st) == nil && !st.Sealed && st.IsSelf
 }
 
 // voters counts the voters in the raft configuration.
