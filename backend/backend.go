@@ -64,6 +64,20 @@ type orgEntry struct {
 	key    *keyState
 }
 
+// String and GoString keep secrets out of any printing of an entry.
+func (e orgEntry) String() string {
+	var cfg, key string
+	if e.config != nil {
+		cfg = e.config.String()
+	}
+	if e.key != nil {
+		key = e.key.String()
+	}
+	return "orgEntry{" + cfg + ", " + key + "}"
+}
+
+func (e orgEntry) GoString() string { return e.String() }
+
 // Factory builds a backend for one mount.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(conf)

@@ -208,3 +208,26 @@ func BenchmarkBulkDrain1000(b *testing.B) {
 		b.ReportMetric(float64(ticks+1), "ticks")
 	}
 }
+
+// BenchmarkIdleTick10k is the periodic tick with 10,000 organizations and
+// none due: one look at the queue, no storage.
+func BenchmarkIdleTick10k(b *testing.B) {
+	storage := newTestStorage()
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	seedOrganizations(b, storage, 10000, now)
+	be := benchBackend(b, storage, func() time.Time { return now })
+	req := &logical.Request{Operation: logical.RollbackOperation, Storage: storage}
+	if _, err := be.HandleRequest(context.Background(), req); err != nil {
+		b.Fatal(err)
+	}
+	gets, lists := storage.gets.Load(), storage.lists.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := be.HandleRequest(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(storage.gets.Load()-gets+storage.lists.Load()-lists)/float64(b.N), "storage-reads/op")
+}

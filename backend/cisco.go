@@ -42,6 +42,13 @@ type ciscoSettings struct {
 	TokenURL     string
 }
 
+// String and GoString keep the secret out of any %v, %+v or %#v.
+func (s ciscoSettings) String() string {
+	return fmt.Sprintf("ciscoSettings{client_id: %s, client_secret: <redacted>, org_id: %s, api_url: %s}", s.ClientID, s.OrgID, s.APIURL)
+}
+
+func (s ciscoSettings) GoString() string { return s.String() }
+
 // issuedKey is a key pair that Cisco returned.
 type issuedKey struct {
 	AccessKeyID     string
@@ -83,6 +90,12 @@ func (e *ciscoError) Error() string {
 	}
 	return b.String()
 }
+
+func (k issuedKey) String() string {
+	return fmt.Sprintf("issuedKey{access_key_id: %s, secret_access_key: <redacted>}", k.AccessKeyID)
+}
+
+func (k issuedKey) GoString() string { return k.String() }
 
 func isAmbiguous(err error) bool {
 	var ce *ciscoError

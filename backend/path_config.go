@@ -58,6 +58,14 @@ type orgConfig struct {
 	parsed *cron.SpecSchedule
 }
 
+// String and GoString keep the secret out of any %v, %+v or %#v, so a log
+// line or a panic that prints a config cannot leak it.
+func (c orgConfig) String() string {
+	return fmt.Sprintf("orgConfig{provider: %s, client_id: %s, client_secret: <redacted>, org_id: %s}", c.Provider, c.ClientID, c.OrgID)
+}
+
+func (c orgConfig) GoString() string { return c.String() }
+
 // schedule returns the parsed rotation schedule, nil with a period.
 func (c *orgConfig) schedule() *cron.SpecSchedule {
 	if c.RotationSchedule == "" {

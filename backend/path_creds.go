@@ -34,6 +34,13 @@ type keyState struct {
 	RetryAt time.Time `json:"retry_at"`
 }
 
+// String and GoString keep the secret out of any %v, %+v or %#v.
+func (k keyState) String() string {
+	return fmt.Sprintf("keyState{access_key_id: %s, secret_access_key: <redacted>, version: %d, state: %s}", k.AccessKeyID, k.Version, k.state())
+}
+
+func (k keyState) GoString() string { return k.String() }
+
 func (k *keyState) hasKey() bool { return k != nil && k.AccessKeyID != "" }
 
 func (k *keyState) state() string {

@@ -422,29 +422,3 @@ func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
 		}
 	}
 }
-
-func BenchmarkIdleTick10k(b *testing.B) {
-	storage := newTestStorage()
-	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
-	seedOrganizations(b, storage, 10000, now)
-	conf := &logical.BackendConfig{System: &logical.StaticSystemView{}, StorageView: storage}
-	be := newBackend(conf)
-	be.now = func() time.Time { return now }
-	if err := be.Setup(context.Background(), conf); err != nil {
-		b.Fatal(err)
-	}
-	req := &logical.Request{Operation: logical.RollbackOperation, Storage: storage}
-	if _, err := be.HandleRequest(context.Background(), req); err != nil {
-		b.Fatal(err)
-	}
-	gets := storage.gets.Load()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := be.HandleRequest(context.Background(), req); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(storage.gets.Load()-gets)/float64(b.N), "storage-gets/op")
-}

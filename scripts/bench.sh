@@ -10,28 +10,12 @@ echo "== Go benchmarks ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | 
 go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-2s}" -count "${COUNT:-1}" ./backend/
 
 echo "== Throughput through a real Vault"
-vault_bin=$(scripts/build-vault.sh)
 go build -o bin/cisco-s3-load ./cmd/cisco-s3-load
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-bench.XXXXXX")
 pids=()
 trap 'stop_pids "${pids[@]}"; rm -rf "$work"' EXIT INT TERM
-mkdir -p "$work/plugins"
-cp bin/vault-plugin-secrets-cisco-s3 "$work/plugins/"
-bin/cisco-s3-sim -addr 127.0.0.1:0 -no-rate-limits >"$work/sim.out" 2>/dev/null &
-pids+=($!)
-sim_url=$(wait_for_line "$work/sim.out" 'listening on ' | sed 's/.*listening on //')
-port=$(free_port)
-"$vault_bin" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
-  -dev-plugin-dir="$work/plugins" -log-level=warn >"$work/vault.log" 2>&1 &
-pids+=($!)
-export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root
-wait_for_vault "$vault_bin"
-sha=$(sha256sum "$work/plugins/vault-plugin-secrets-cisco-s3" | cut -d' ' -f1)
-"$vault_bin" plugin register -sha256="$sha" -version=v0.1.0-dev secret vault-plugin-secrets-cisco-s3 >/dev/null
-"$vault_bin" secrets enable -path=cisco-s3 -plugin-version=v0.1.0-dev vault-plugin-secrets-cisco-s3 >/dev/null
-"$vault_bin" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \
-  api_url="$sim_url/admin/v2" token_url="$sim_url/auth/v2/token" \
-  data_path=s3://cisco-managed-us-west-2/1234567_0123456789abcdef0123456789abcdef01234567 >/dev/null
+start_dev_stack "$work" v0.1.0-dev -no-rate-limits
+vault_bin=$VAULT_BIN
 "$vault_bin" write -f cisco-s3/rotate/demo >/dev/null
 # A KV v2 secret about the size of the creds response's data.
 "$vault_bin" kv put -mount=secret bench \
@@ -44,3 +28,6 @@ sha=$(sha256sum "$work/plugins/vault-plugin-secrets-cisco-s3" | cut -d' ' -f1)
   bucket_arn=arn:aws:s3:::cisco-managed-us-west-2 disable_automated_rotation=false >/dev/null
 bin/cisco-s3-load -creds cisco-s3/creds/demo -kv secret/data/bench \
   -goroutines "${GOROUTINES:-8}" -rounds "${ROUNDS:-6}" -duration "${ROUND:-3s}"
+
+echo "== Plugin memory with 10,000 organizations"
+bin/cisco-s3-load -seed "${ORGS:-10000}" -goroutines 8

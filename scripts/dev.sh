@@ -8,7 +8,6 @@ cd "$root"
 source scripts/lib.sh
 
 version=${VERSION:-v0.1.0-dev}
-vault_bin=$(scripts/build-vault.sh)
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-dev.XXXXXX")
 pids=()
 cleanup() {
@@ -18,26 +17,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-mkdir -p "$work/plugins"
-cp bin/vault-plugin-secrets-cisco-s3 "$work/plugins/"
-
-bin/cisco-s3-sim -addr 127.0.0.1:0 >"$work/sim.out" 2>"$work/sim.log" &
-pids+=($!)
-sim_url=$(wait_for_line "$work/sim.out" 'listening on ' | sed 's/.*listening on //')
-
-port=$(free_port)
-"$vault_bin" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
-  -dev-plugin-dir="$work/plugins" -log-level=info >"$work/vault.log" 2>&1 &
-pids+=($!)
-export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root
-wait_for_vault "$vault_bin"
-
-sha=$(sha256sum "$work/plugins/vault-plugin-secrets-cisco-s3" | cut -d' ' -f1)
-"$vault_bin" plugin register -sha256="$sha" -version="$version" secret vault-plugin-secrets-cisco-s3 >/dev/null
-"$vault_bin" secrets enable -path=cisco-s3 -plugin-version="$version" vault-plugin-secrets-cisco-s3 >/dev/null
-"$vault_bin" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \
-  api_url="$sim_url/admin/v2" token_url="$sim_url/auth/v2/token" \
-  data_path=s3://cisco-managed-us-west-2/1234567_0123456789abcdef0123456789abcdef01234567 >/dev/null
+echo "starting the Cisco API simulator and a Vault dev server..."
+start_dev_stack "$work" "$version"
+vault_bin=$VAULT_BIN
+sim_url=$SIM_URL
 "$vault_bin" write -f cisco-s3/rotate/demo
 
 cat > "$work/agent.hcl" <<HCL
@@ -59,16 +42,19 @@ echo root > "$work/token"
 
 cat <<TXT
 
-Vault $("$vault_bin" version | cut -d' ' -f2) is running with the plugin at cisco-s3/ (plugin $version).
+Vault $("$vault_bin" version | cut -d' ' -f2 | tr -d ,) is running with the plugin at cisco-s3/ (plugin $version).
 The Cisco API simulator is at $sim_url (demo API key demo-client / demo-secret, org 1234567).
 
 Try, in another shell:
   export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root PATH=$(dirname "$vault_bin"):\$PATH
-  vault read cisco-s3/creds/demo              # the current key pair
-  vault write -f cisco-s3/rotate/demo         # rotate now
-  vault read cisco-s3/config/demo             # settings and rotation status
-  curl -s $sim_url/_sim/state                 # what the simulator issued
-  vault agent -config=$work/agent.hcl         # renders $work/aws-credentials
+  vault read cisco-s3/creds/demo          # the current key pair
+  vault write -f cisco-s3/rotate/demo     # rotate now
+  vault read cisco-s3/config/demo         # settings and rotation status
+  curl -s $sim_url/_sim/state             # what the simulator issued
+
+Render an AWS credentials file with Vault Agent (re-rendered after each rotation):
+  vault agent -config=$work/agent.hcl
+  cat $work/aws-credentials
 
 Press Ctrl-C to stop.
 TXT

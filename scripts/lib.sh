@@ -50,3 +50,33 @@ stop_pids() {
     wait "$pid" 2>/dev/null || true
   done
 }
+
+# start_dev_stack WORK VERSION [SIM_FLAGS...] starts the simulator and a
+# Vault dev server with the plugin from bin/ registered and mounted at
+# cisco-s3/, and an organization "demo" configured against the simulator.
+# It appends the PIDs to the caller's pids array and exports VAULT_ADDR,
+# VAULT_TOKEN, SIM_URL and VAULT_BIN.
+start_dev_stack() {
+  local work=$1 version=$2
+  shift 2
+  VAULT_BIN=$(scripts/build-vault.sh)
+  mkdir -p "$work/plugins"
+  cp bin/vault-plugin-secrets-cisco-s3 "$work/plugins/"
+  bin/cisco-s3-sim -addr 127.0.0.1:0 "$@" >"$work/sim.out" 2>"$work/sim.log" &
+  pids+=($!)
+  SIM_URL=$(wait_for_line "$work/sim.out" 'listening on ' | sed 's/.*listening on //')
+  local port
+  port=$(free_port)
+  "$VAULT_BIN" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
+    -dev-plugin-dir="$work/plugins" -log-level=info >"$work/vault.log" 2>&1 &
+  pids+=($!)
+  export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root SIM_URL VAULT_BIN
+  wait_for_vault "$VAULT_BIN"
+  local sha
+  sha=$(sha256sum "$work/plugins/vault-plugin-secrets-cisco-s3" | cut -d' ' -f1)
+  "$VAULT_BIN" plugin register -sha256="$sha" -version="$version" secret vault-plugin-secrets-cisco-s3 >/dev/null
+  "$VAULT_BIN" secrets enable -path=cisco-s3 -plugin-version="$version" vault-plugin-secrets-cisco-s3 >/dev/null
+  "$VAULT_BIN" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \
+    api_url="$SIM_URL/admin/v2" token_url="$SIM_URL/auth/v2/token" \
+    data_path=s3://cisco-managed-us-west-2/1234567_0123456789abcdef0123456789abcdef01234567 >/dev/null
+}

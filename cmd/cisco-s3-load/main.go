@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,16 @@ func main() {
 	workers := flag.Int("goroutines", 8, "concurrent readers")
 	rounds := flag.Int("rounds", 6, "rounds per target")
 	per := flag.Duration("duration", 3*time.Second, "length of one round")
+	seed := flag.Int("seed", 0, "instead of measuring reads: store this many organizations with keys, then print the plugin process's RSS")
 	flag.Parse()
 	if *addr == "" || *token == "" {
 		log.Fatal("set -addr and -token, or VAULT_ADDR and VAULT_TOKEN")
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}, Timeout: 30 * time.Second}
+	if *seed > 0 {
+		seedOrganizations(client, *addr, *token, *seed, *workers)
+		return
+	}
 
 	var ratios []float64
 	for r := 0; r < *rounds; r++ {
@@ -87,4 +93,74 @@ func measure(client *http.Client, addr, token, path string, n int, d time.Durati
 		log.Fatalf("%s: %d failed reads", path, f)
 	}
 	return float64(done.Load()) / time.Since(start).Seconds()
+}
+
+// seedOrganizations stores n organizations, each with an imported key, and
+// prints the resident memory of the plugin process that holds them.
+func seedOrganizations(client *http.Client, addr, token string, n, workers int) {
+	rssBefore := pluginRSS()
+	created := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05")
+	names := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range names {
+				name := fmt.Sprintf("org-%05d", i)
+				cfg := fmt.Sprintf(`{"provider":"umbrella","client_id":"client-%05d","client_secret":"secret-%05d","org_id":"%d",`+
+					`"data_path":"s3://cisco-managed-us-west-2/%d_0123456789abcdef0123456789abcdef01234567"}`, i, i, 1000000+i, 1000000+i)
+				key := fmt.Sprintf(`{"access_key_id":"AKIA%016d","secret_access_key":"wJalrXUtnFEMI/K7MDENG/bPxRfiCY%010d","key_creation_date":%q}`, i, i, created)
+				if !post(client, addr, token, "cisco-s3/config/"+name, cfg) || !post(client, addr, token, "cisco-s3/import/"+name, key) {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		names <- i
+	}
+	close(names)
+	wg.Wait()
+	if failed.Load() > 0 {
+		log.Fatalf("%d organizations failed to store", failed.Load())
+	}
+	fmt.Printf("plugin RSS: %.1f MiB before, %.1f MiB with %d organizations\n", rssBefore, pluginRSS(), n)
+}
+
+func post(client *http.Client, addr, token, path, body string) bool {
+	req, _ := http.NewRequest(http.MethodPost, addr+"/v1/"+path, strings.NewReader(body))
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2
+}
+
+// pluginRSS returns the resident memory of the running plugin process in
+// MiB, read from /proc.
+func pluginRSS() float64 {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), "vault-plugin-secrets-cisco-s3") || strings.Contains(string(cmdline), "cisco-s3-load") {
+			continue
+		}
+		status, err := os.ReadFile("/proc/" + d.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				var kb float64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
 }
