@@ -54,8 +54,10 @@ type orgConfig struct {
 	RotationWindow           time.Duration `json:"rotation_window,omitempty"`
 	DisableAutomatedRotation bool          `json:"disable_automated_rotation"`
 
-	// parsed is RotationSchedule, parsed once.
+	// parsed is RotationSchedule, and bucket DataPath, parsed once: reads
+	// use them on every request.
 	parsed *cron.SpecSchedule
+	bucket *dataPath
 }
 
 // String and GoString keep the secret out of any %v, %+v or %#v, so a log
@@ -300,12 +302,14 @@ func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool) erro
 		}
 		*u = clean
 	}
+	cfg.bucket = nil
 	if cfg.DataPath != "" {
 		dp, err := parseDataPath(cfg.DataPath)
 		if err != nil {
 			return err
 		}
 		cfg.DataPath = dp.String()
+		cfg.bucket = &dp
 	}
 	return applyRotationFields(cfg, d)
 }
@@ -406,15 +410,13 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	return resp, nil
 }
 
-// addDataPathFields adds the bucket fields derived from data_path.
+// addDataPathFields adds data_path and the bucket fields derived from it.
 func addDataPathFields(data map[string]interface{}, cfg *orgConfig) {
-	if cfg.DataPath == "" {
+	dp := cfg.bucket
+	if dp == nil {
 		return
 	}
-	dp, err := parseDataPath(cfg.DataPath)
-	if err != nil {
-		return
-	}
+	data["data_path"] = cfg.DataPath
 	data["bucket"] = dp.Bucket
 	data["region"] = dp.Region
 	data["prefix"] = dp.Prefix
@@ -471,6 +473,9 @@ func getConfig(ctx context.Context, s logical.Storage, name string) (*orgConfig,
 	if cfg.RotationSchedule != "" {
 		// Validated on write; an unparsable one falls back to the 89-day limit.
 		cfg.parsed, _ = rotation.DefaultScheduler.Parse(cfg.RotationSchedule)
+	}
+	if dp, err := parseDataPath(cfg.DataPath); err == nil {
+		cfg.bucket = &dp
 	}
 	return &cfg, nil
 }

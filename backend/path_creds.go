@@ -79,6 +79,7 @@ func pathCreds(b *backend) []*framework.Path {
 		Pattern: "creds/" + framework.GenericNameRegex("name"),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
+			OperationVerb:   "read",
 			OperationSuffix: "credentials",
 		},
 		Fields: map[string]*framework.FieldSchema{
@@ -88,11 +89,11 @@ func pathCreds(b *backend) []*framework.Path {
 				Required:    true,
 			},
 		},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     b.pathCredsRead,
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-			},
+		// Callbacks rather than Operations: for Operations the framework
+		// asks Vault for the replication state on every request, a gRPC
+		// round trip as costly as a storage read. A read needs no forwarding.
+		Callbacks: map[logical.Operation]framework.OperationFunc{
+			logical.ReadOperation: b.pathCredsRead,
 		},
 		HelpSynopsis:    pathCredsHelpSyn,
 		HelpDescription: pathCredsHelpDesc,
@@ -133,10 +134,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	} else {
 		data["next_vault_rotation"] = nil
 	}
-	if e.config.DataPath != "" {
-		data["data_path"] = e.config.DataPath
-		addDataPathFields(data, e.config)
-	}
+	addDataPathFields(data, e.config)
 	resp := &logical.Response{Data: data}
 	addWarnings(resp, e, now)
 	return resp, nil

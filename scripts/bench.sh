@@ -30,4 +30,4 @@ bin/cisco-s3-load -creds cisco-s3/creds/demo -kv secret/data/bench \
   -goroutines "${GOROUTINES:-8}" -rounds "${ROUNDS:-6}" -duration "${ROUND:-3s}"
 
 echo "== Plugin memory with 10,000 organizations"
-bin/cisco-s3-load -seed "${ORGS:-10000}" -goroutines 8
+bin/cisco-s3-load -seed "${ORGS:-10000}" -goroutines 8 -plugin-match "$work/plugins/"

@@ -27,13 +27,14 @@ func main() {
 	rounds := flag.Int("rounds", 6, "rounds per target")
 	per := flag.Duration("duration", 3*time.Second, "length of one round")
 	seed := flag.Int("seed", 0, "instead of measuring reads: store this many organizations with keys, then print the plugin process's RSS")
+	pluginMatch := flag.String("plugin-match", "vault-plugin-secrets-cisco-s3", "with -seed: text in the plugin process's command line")
 	flag.Parse()
 	if *addr == "" || *token == "" {
 		log.Fatal("set -addr and -token, or VAULT_ADDR and VAULT_TOKEN")
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}, Timeout: 30 * time.Second}
 	if *seed > 0 {
-		seedOrganizations(client, *addr, *token, *seed, *workers)
+		seedOrganizations(client, *addr, *token, *seed, *workers, *pluginMatch)
 		return
 	}
 
@@ -97,8 +98,8 @@ func measure(client *http.Client, addr, token, path string, n int, d time.Durati
 
 // seedOrganizations stores n organizations, each with an imported key, and
 // prints the resident memory of the plugin process that holds them.
-func seedOrganizations(client *http.Client, addr, token string, n, workers int) {
-	rssBefore := pluginRSS()
+func seedOrganizations(client *http.Client, addr, token string, n, workers int, match string) {
+	rssBefore := pluginRSS(match)
 	created := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05")
 	names := make(chan int)
 	var wg sync.WaitGroup
@@ -126,7 +127,7 @@ func seedOrganizations(client *http.Client, addr, token string, n, workers int) 
 	if failed.Load() > 0 {
 		log.Fatalf("%d organizations failed to store", failed.Load())
 	}
-	fmt.Printf("plugin RSS: %.1f MiB before, %.1f MiB with %d organizations\n", rssBefore, pluginRSS(), n)
+	fmt.Printf("plugin RSS: %.1f MiB before, %.1f MiB with %d organizations\n", rssBefore, pluginRSS(match), n)
 }
 
 func post(client *http.Client, addr, token, path, body string) bool {
@@ -141,13 +142,13 @@ func post(client *http.Client, addr, token, path, body string) bool {
 	return resp.StatusCode/100 == 2
 }
 
-// pluginRSS returns the resident memory of the running plugin process in
-// MiB, read from /proc.
-func pluginRSS() float64 {
+// pluginRSS returns the resident memory in MiB of the plugin process whose
+// command line contains match, read from /proc.
+func pluginRSS(match string) float64 {
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
 		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
-		if err != nil || !strings.Contains(string(cmdline), "vault-plugin-secrets-cisco-s3") || strings.Contains(string(cmdline), "cisco-s3-load") {
+		if err != nil || !strings.Contains(string(cmdline), match) || strings.Contains(string(cmdline), "cisco-s3-load") {
 			continue
 		}
 		status, err := os.ReadFile("/proc/" + d.Name() + "/status")

@@ -127,9 +127,37 @@ func (p *proc) stop() {
 	}
 }
 
+// kill ends the process with SIGKILL, as a crash would, and then the
+// plugin processes it had started, which would otherwise outlive it.
 func (p *proc) kill() {
+	children := childPIDs(p.cmd.Process.Pid)
 	_ = p.cmd.Process.Kill()
 	<-p.done
+	for _, pid := range children {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// childPIDs lists the processes whose parent is pid, from /proc.
+func childPIDs(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name: state, then the parent PID.
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+		var state string
+		var ppid, child int
+		if _, err := fmt.Sscan(rest, &state, &ppid); err == nil && ppid == pid {
+			if _, err := fmt.Sscan(e.Name(), &child); err == nil {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
 }
 
 // sim is a running Cisco API simulator.
