@@ -39,6 +39,9 @@ type rateLimit struct {
 	calls  int
 }
 
+// rateLimitMargin pads every window of Cisco's limits.
+const rateLimitMargin = 250 * time.Millisecond
+
 // ciscoAdminLimits are Cisco's documented admin API limits per API key.
 var ciscoAdminLimits = []rateLimit{{time.Second, 5}, {time.Minute, 14}, {30 * time.Minute, 350}}
 
@@ -481,9 +484,10 @@ func (ks *apiKeyState) wait(now time.Time, limits []rateLimit) time.Duration {
 		if len(ks.calls) < l.calls {
 			continue
 		}
-		// The call l.calls back must have left the window.
+		// The call l.calls back must have left the window. The margin
+		// covers the token fetch and transit between our record and Cisco's.
 		oldest := ks.calls[len(ks.calls)-l.calls]
-		if w := oldest.Add(l.window).Sub(now); w > wait {
+		if w := oldest.Add(l.window + rateLimitMargin).Sub(now); w > wait {
 			wait = w
 		}
 	}
