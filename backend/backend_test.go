@@ -199,6 +199,18 @@ func (e *testEnv) tick() {
 	}
 }
 
+// waitSimIdle waits until the simulator handles no rotateKey call.
+func (e *testEnv) waitSimIdle() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sim.State().InFlight > 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the simulator is still handling a call after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // simOrg returns the simulator's view of the test organization.
 func (e *testEnv) simOrg() simulator.OrgState {
 	return e.sim.State().Orgs[testOrgID]

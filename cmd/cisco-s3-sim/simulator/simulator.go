@@ -73,6 +73,9 @@ type State struct {
 	RateLimited         int                 `json:"rate_limited"`
 	OrgHeaders          map[string]int      `json:"org_headers"`
 	MaxConcurrentPerKey int                 `json:"max_concurrent_per_key"`
+	// InFlight is the number of rotateKey calls being handled now,
+	// including ones whose client has gone.
+	InFlight int `json:"in_flight"`
 }
 
 type token struct {
@@ -192,6 +195,9 @@ func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state
+	for _, n := range s.inflight {
+		st.InFlight += n
+	}
 	st.Orgs = make(map[string]OrgState, len(s.orgs))
 	for id, o := range s.orgs {
 		st.Orgs[id] = *o
