@@ -100,7 +100,12 @@ func keyResponse(k *keyState) *logical.Response {
 func rotateErrorResponse(name string, err error) (*logical.Response, error) {
 	var ce *ciscoError
 	var lost *lostKeyError
+	var limited *rateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		return nil, logical.CodedError(http.StatusTooManyRequests, "rotation not started: "+err.Error())
+	case errors.Is(err, errAPIKeyBusy):
+		return nil, logical.CodedError(http.StatusServiceUnavailable, "rotation not started: "+err.Error())
 	case errors.Is(err, errNotConfigured):
 		return logical.ErrorResponse("no organization %q is configured: write config/%s first", name, name), nil
 	case errors.As(err, &ce) && ce.NotEnabled:

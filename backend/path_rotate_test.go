@@ -325,3 +325,24 @@ func TestRotate_RefusedOffTheActiveNode(t *testing.T) {
 		t.Fatal("a standby called Cisco")
 	}
 }
+
+func TestRotate_OwnRateLimitAnswers429(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	// A limit of one call per hour: the second rotation cannot start
+	// within the call deadline.
+	env.b.sched.limits = []rateLimit{{time.Hour, 1}}
+	env.mustRotate("acme")
+	calls := env.sim.State().RotateCalls
+	_, err := env.rotate("acme")
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusTooManyRequests || !strings.Contains(err.Error(), "rate limit") {
+		t.Fatalf("err = %v, want a 429", err)
+	}
+	if env.sim.State().RotateCalls != calls {
+		t.Fatal("Cisco was called over the limit")
+	}
+	if ids, _ := env.storage.List(t.Context(), "wal/"); len(ids) != 0 {
+		t.Fatal("a rotation that never started left a WAL entry")
+	}
+}

@@ -434,6 +434,9 @@ type apiKeyState struct {
 	calls []time.Time
 }
 
+// errAPIKeyBusy means another call of the same API key held its turn too long.
+var errAPIKeyBusy = errors.New("another call of the same Cisco API key is still running; try again shortly")
+
 // rateLimitedError means Cisco's documented limits forbid a call now.
 type rateLimitedError struct{ wait time.Duration }
 
@@ -457,7 +460,7 @@ func (s *scheduler) acquireAPIKey(ctx context.Context, apiKey string) (release f
 	select {
 	case ks.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waited too long for another call of the same Cisco API key: %w", ctx.Err())
+		return nil, errAPIKeyBusy
 	}
 	release = func() { <-ks.turn }
 	wait := ks.wait(time.Now(), s.limits)
