@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 const (
@@ -31,7 +31,7 @@ type testEnv struct {
 	t       *testing.T
 	b       *backend
 	storage *testStorage
-	sim     *simulator.Server
+	sim     *ciscosim.Server
 	srv     *httptest.Server
 	clock   *fakeClock
 	logs    *syncBuffer
@@ -42,13 +42,13 @@ type testEnv struct {
 type envOption func(*envSettings)
 
 type envSettings struct {
-	sim     simulator.Config
+	sim     ciscosim.Config
 	storage *testStorage
 	system  *logical.StaticSystemView
 	clock   *fakeClock
 }
 
-func withSimConfig(c simulator.Config) envOption {
+func withSimConfig(c ciscosim.Config) envOption {
 	return func(s *envSettings) { s.sim = c }
 }
 
@@ -64,8 +64,8 @@ func withReplicationState(state consts.ReplicationState) envOption {
 func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
 	set := envSettings{
-		sim: simulator.Config{
-			APIKeys:      []simulator.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
+		sim: ciscosim.Config{
+			APIKeys:      []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
 			NoRateLimits: true,
 		},
 		system: &logical.StaticSystemView{
@@ -85,7 +85,7 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	if set.sim.Now == nil {
 		set.sim.Now = set.clock.Now
 	}
-	sim := simulator.New(set.sim)
+	sim := ciscosim.New(set.sim)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 
@@ -212,7 +212,7 @@ func (e *testEnv) waitSimIdle() {
 }
 
 // simOrg returns the simulator's view of the test organization.
-func (e *testEnv) simOrg() simulator.OrgState {
+func (e *testEnv) simOrg() ciscosim.OrgState {
 	return e.sim.State().Orgs[testOrgID]
 }
 
@@ -354,7 +354,7 @@ func jsonRoundTrip(t *testing.T, data map[string]interface{}) map[string]json.Ra
 }
 
 // simPost calls a simulator admin endpoint.
-func (e *testEnv) injectFault(f simulator.Fault) {
+func (e *testEnv) injectFault(f ciscosim.Fault) {
 	e.sim.InjectFault(f)
 }
 

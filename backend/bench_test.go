@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 // benchBackend is a backend on counting in-memory storage, for benchmarks.
@@ -76,13 +76,13 @@ func BenchmarkCredsReadBaseline(b *testing.B) {
 }
 
 // benchSim starts a simulator without rate limits, for rotation costs.
-func benchSim(b *testing.B, orgs int) (*simulator.Server, *httptest.Server) {
+func benchSim(b *testing.B, orgs int) (*ciscosim.Server, *httptest.Server) {
 	b.Helper()
-	cfg := simulator.Config{NoRateLimits: true}
+	cfg := ciscosim.Config{NoRateLimits: true}
 	for i := 0; i < orgs; i++ {
-		cfg.APIKeys = append(cfg.APIKeys, simulator.APIKey{ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", OrgIDs: []string{fmt.Sprint(1000000 + i)}})
+		cfg.APIKeys = append(cfg.APIKeys, ciscosim.APIKey{ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", OrgIDs: []string{fmt.Sprint(1000000 + i)}})
 	}
-	sim := simulator.New(cfg)
+	sim := ciscosim.New(cfg)
 	srv := httptest.NewServer(sim)
 	b.Cleanup(srv.Close)
 	return sim, srv
@@ -166,11 +166,11 @@ func BenchmarkSchedulerMemory10k(b *testing.B) {
 func BenchmarkBulkDrain1000(b *testing.B) {
 	const n = 1000
 	for i := 0; i < b.N; i++ {
-		cfg := simulator.Config{}
+		cfg := ciscosim.Config{}
 		for j := 0; j < n; j++ {
-			cfg.APIKeys = append(cfg.APIKeys, simulator.APIKey{ClientID: fmt.Sprintf("client-%05d", j), ClientSecret: "secret", OrgIDs: []string{fmt.Sprint(1000000 + j)}})
+			cfg.APIKeys = append(cfg.APIKeys, ciscosim.APIKey{ClientID: fmt.Sprintf("client-%05d", j), ClientSecret: "secret", OrgIDs: []string{fmt.Sprint(1000000 + j)}})
 		}
-		sim := simulator.New(cfg)
+		sim := ciscosim.New(cfg)
 		srv := httptest.NewServer(sim)
 		storage := newTestStorage()
 		start := time.Now().UTC().Add(-61 * 24 * time.Hour)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 // faultTally counts invariant violations across the fault matrix.
@@ -70,7 +70,7 @@ func checkInvariant(t *testing.T, env *testEnv, tally *faultTally, rotationsBefo
 // under manual and automatic rotation, and checks one invariant after each.
 func TestFaultMatrix(t *testing.T) {
 	tally := &faultTally{}
-	faults := map[string]simulator.Fault{
+	faults := map[string]ciscosim.Fault{
 		"5xx":          {Kind: "5xx", Status: 500},
 		"503":          {Kind: "5xx", Status: 503},
 		"429":          {Kind: "429"},

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 func TestRotate_CredsEqualSimulatorKey(t *testing.T) {
@@ -60,9 +60,9 @@ func TestRotate_NotConfigured(t *testing.T) {
 }
 
 func TestRotate_NotFoundIAMKeyInfoExplainsFix(t *testing.T) {
-	env := newTestEnv(t, withSimConfig(simulator.Config{
-		APIKeys:      []simulator.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
-		Orgs:         []simulator.Org{{ID: testOrgID, Disabled: true}},
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
+		Orgs:         []ciscosim.Org{{ID: testOrgID, Disabled: true}},
 		NoRateLimits: true,
 	}))
 	env.configure("acme", nil)
@@ -83,21 +83,21 @@ func TestRotate_NotFoundIAMKeyInfoExplainsFix(t *testing.T) {
 // served key is the last one Cisco issued successfully, or is marked stale.
 func TestRotate_FailureModes(t *testing.T) {
 	cases := map[string]struct {
-		fault         simulator.Fault
+		fault         ciscosim.Fault
 		wantStatus    int // 0: success
 		wantStale     bool
 		wantRotations int // rotations the simulator made for the failing call
 		wantMessage   string
 	}{
-		"200 with error body": {fault: simulator.Fault{Kind: "error200"}, wantStatus: http.StatusBadGateway, wantMessage: "Internal error"},
+		"200 with error body": {fault: ciscosim.Fault{Kind: "error200"}, wantStatus: http.StatusBadGateway, wantMessage: "Internal error"},
 		"expired token as 400 invalid_request": {
-			fault: simulator.Fault{Kind: "expire_token"}, wantRotations: 1,
+			fault: ciscosim.Fault{Kind: "expire_token"}, wantRotations: 1,
 		},
-		"429 then success":  {fault: simulator.Fault{Kind: "429"}, wantRotations: 1},
-		"503":               {fault: simulator.Fault{Kind: "5xx", Status: 503}, wantStatus: http.StatusBadGateway, wantStale: true, wantMessage: "outcome unknown"},
-		"malformed 200":     {fault: simulator.Fault{Kind: "malformed"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "unreadable reply"},
-		"empty 200":         {fault: simulator.Fault{Kind: "empty"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "outcome unknown"},
-		"dropped after rot": {fault: simulator.Fault{Kind: "drop"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "outcome unknown"},
+		"429 then success":  {fault: ciscosim.Fault{Kind: "429"}, wantRotations: 1},
+		"503":               {fault: ciscosim.Fault{Kind: "5xx", Status: 503}, wantStatus: http.StatusBadGateway, wantStale: true, wantMessage: "outcome unknown"},
+		"malformed 200":     {fault: ciscosim.Fault{Kind: "malformed"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "unreadable reply"},
+		"empty 200":         {fault: ciscosim.Fault{Kind: "empty"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "outcome unknown"},
+		"dropped after rot": {fault: ciscosim.Fault{Kind: "drop"}, wantStatus: http.StatusBadGateway, wantStale: true, wantRotations: 1, wantMessage: "outcome unknown"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -204,8 +204,8 @@ func TestRotate_BadCredentials(t *testing.T) {
 }
 
 func TestRotate_OrgHeaderSelectsOrganization(t *testing.T) {
-	env := newTestEnv(t, withSimConfig(simulator.Config{
-		APIKeys:      []simulator.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: []string{"1111111", testOrgID}}},
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: []string{"1111111", testOrgID}}},
 		NoRateLimits: true,
 	}))
 	env.configure("child", map[string]interface{}{"client_id": "msp", "org_id": testOrgID})

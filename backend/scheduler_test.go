@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 func TestScheduler_DueKeyRotatesAndUndueKeyDoesNot(t *testing.T) {
@@ -133,7 +133,7 @@ func TestScheduler_DefiniteFailuresBackOff(t *testing.T) {
 
 	var waits []time.Duration
 	for i := 0; i < 4; i++ {
-		env.injectFault(simulator.Fault{Kind: "error200"})
+		env.injectFault(ciscosim.Fault{Kind: "error200"})
 		env.tick()
 		cfg := env.mustRead("config/acme")
 		if cfg.Data["consecutive_failures"] != i+1 || cfg.Data["key_state"] != "current" {
@@ -171,7 +171,7 @@ func TestScheduler_AmbiguousFailureRecoversEarly(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "60d"})
 	env.mustRotate("acme")
-	env.injectFault(simulator.Fault{Kind: "drop"})
+	env.injectFault(ciscosim.Fault{Kind: "drop"})
 	if _, err := env.rotate("acme"); err == nil {
 		t.Fatal("a dropped reply reported success")
 	}
@@ -335,7 +335,7 @@ func TestScheduler_Events(t *testing.T) {
 	env.mustRotate("acme")
 	env.clock.Advance(time.Minute)
 	env.tick()
-	env.injectFault(simulator.Fault{Kind: "error200"})
+	env.injectFault(ciscosim.Fault{Kind: "error200"})
 	_, _ = env.rotate("acme")
 
 	if !hasEvent(env, eventRotate, "trigger", triggerManual) || !hasEvent(env, eventRotate, "trigger", triggerScheduled) {
@@ -429,8 +429,8 @@ func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
 // at once.
 func TestScheduler_StaysWithinCiscoLimits(t *testing.T) {
 	orgs := []string{"1000001", "1000002", "1000003", "1000004", "1000005", "1000006"}
-	env := newTestEnv(t, withSimConfig(simulator.Config{
-		APIKeys: []simulator.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: orgs}},
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys: []ciscosim.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: orgs}},
 	}))
 	for _, org := range orgs {
 		env.configure("org-"+org, map[string]interface{}{"client_id": "msp", "org_id": org, "rotation_period": "1m"})

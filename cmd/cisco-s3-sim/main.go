@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"vault-plugin-secrets-cisco-s3/cmd/cisco-s3-sim/simulator"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 type listFlag []string
@@ -35,10 +35,10 @@ func main() {
 	flag.Var(&disabled, "disabled-org", "organization whose rotation API is not enabled (repeatable)")
 	flag.Parse()
 
-	cfg := simulator.Config{}
+	cfg := ciscosim.Config{}
 	if *configFile != "" {
 		var err error
-		if cfg, err = simulator.LoadConfig(*configFile); err != nil {
+		if cfg, err = ciscosim.LoadConfig(*configFile); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -47,10 +47,10 @@ func main() {
 		if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
 			log.Fatalf("-key %q: want client_id:client_secret:org1,org2", parts[0])
 		}
-		cfg.APIKeys = append(cfg.APIKeys, simulator.APIKey{ClientID: parts[0], ClientSecret: parts[1], OrgIDs: strings.Split(parts[2], ",")})
+		cfg.APIKeys = append(cfg.APIKeys, ciscosim.APIKey{ClientID: parts[0], ClientSecret: parts[1], OrgIDs: strings.Split(parts[2], ",")})
 	}
 	for _, o := range disabled {
-		cfg.Orgs = append(cfg.Orgs, simulator.Org{ID: o, Disabled: true})
+		cfg.Orgs = append(cfg.Orgs, ciscosim.Org{ID: o, Disabled: true})
 	}
 	if *tokenTTL > 0 {
 		cfg.TokenTTL = *tokenTTL
@@ -58,14 +58,14 @@ func main() {
 	cfg.NoRateLimits = cfg.NoRateLimits || *noLimits
 	demo := len(cfg.APIKeys) == 0
 	if demo {
-		cfg.APIKeys = []simulator.APIKey{{ClientID: "demo-client", ClientSecret: "demo-secret", OrgIDs: []string{"1234567"}}}
+		cfg.APIKeys = []ciscosim.APIKey{{ClientID: "demo-client", ClientSecret: "demo-secret", OrgIDs: []string{"1234567"}}}
 	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: logRequests(simulator.New(cfg)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: logRequests(ciscosim.New(cfg)), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("cisco-s3-sim listening on http://%s\n", ln.Addr())
 	if demo {
 		fmt.Println("demo API key: client_id=demo-client client_secret=demo-secret org_id=1234567")

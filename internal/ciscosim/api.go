@@ -1,0 +1,188 @@
+package ciscosim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Cisco's two endpoints: the token and rotateKey.
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]interface{}{"error": "method not allowed"})
+		return
+	}
+	id, secret, ok := r.BasicAuth()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.TokenCalls++
+	key, known := s.keys[id]
+	if !ok || !known || key.ClientSecret != secret {
+		writeJSON(w, http.StatusUnauthorized, map[string]interface{}{"error": "invalid_client"})
+		return
+	}
+	if !s.cfg.NoRateLimits && !allow(s.tokCalls, id, tokenLimits, time.Now()) {
+		s.state.RateLimited++
+		writeJSON(w, http.StatusTooManyRequests, map[string]interface{}{"status": 429, "error": "Too Many Requests"})
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "unsupported_grant_type"})
+		return
+	}
+	org := ""
+	if len(key.OrgIDs) > 0 {
+		org = key.OrgIDs[0]
+	}
+	if h := r.Header.Get("X-Umbrella-OrgId"); h != "" {
+		s.state.OrgHeaders[h]++
+		allowed := false
+		for _, o := range key.OrgIDs {
+			allowed = allowed || o == h
+		}
+		if !allowed {
+			writeJSON(w, http.StatusForbidden, map[string]interface{}{"error": "access_denied"})
+			return
+		}
+		org = h
+	}
+	tok := randomString(32)
+	s.tokens[tok] = &token{clientID: id, orgID: org, expires: s.now().Add(s.cfg.TokenTTL)}
+	writeJSON(w, http.StatusOK, map[string]interface{}{
+		"access_token": tok, "token_type": "bearer",
+		"expires_in": int(s.cfg.TokenTTL / time.Second), "scope": "admin.iam:write",
+	})
+}
+
+func errorBody(status int, msg string) map[string]interface{} {
+	return map[string]interface{}{
+		"status": status, "error": msg, "path": "/iam/rotate-key",
+		"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05"),
+	}
+}
+
+func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody(405, "Method Not Allowed"))
+		return
+	}
+	s.mu.Lock()
+	s.state.RotateCalls++
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok := s.tokens[bearer]
+	if !ok || tok == nil {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, errorBody(401, "Authorization token is invalid."))
+		return
+	}
+	if !s.now().Before(tok.expires) {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "invalid_request"})
+		return
+	}
+	if !s.cfg.NoRateLimits && !allow(s.calls, tok.clientID, adminLimits, time.Now()) {
+		s.state.RateLimited++
+		s.mu.Unlock()
+		writeJSON(w, http.StatusTooManyRequests, map[string]interface{}{"status": 429, "error": "Too Many Requests"})
+		return
+	}
+	s.inflight[tok.clientID]++
+	if n := s.inflight[tok.clientID]; n > s.state.MaxConcurrentPerKey {
+		s.state.MaxConcurrentPerKey = n
+	}
+	fault := s.takeFault(tok.orgID)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight[tok.clientID]--
+		s.mu.Unlock()
+	}()
+
+	switch fault.Kind {
+	case "5xx":
+		status := fault.Status
+		if status < 500 || status > 599 {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]interface{}{"status": status, "error": http.StatusText(status)})
+		return
+	case "429":
+		writeJSON(w, http.StatusTooManyRequests, map[string]interface{}{"status": 429, "error": "Too Many Requests"})
+		return
+	case "error200":
+		writeJSON(w, http.StatusOK, map[string]interface{}{"status": 200, "error": "Internal error"})
+		return
+	case "expire_token":
+		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "invalid_request"})
+		return
+	case "delay":
+		select {
+		case <-time.After(time.Duration(fault.DelayMS) * time.Millisecond):
+		case <-r.Context().Done():
+		}
+	}
+
+	s.mu.Lock()
+	org := s.orgs[tok.orgID]
+	if org == nil || org.Disabled {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]interface{}{
+			"timestamp": "2025-05-15T04:51:11", "status": 200,
+			"error": "Not found IAM key info for orgId: " + tok.orgID, "path": "/iam/rotate-key",
+		})
+		return
+	}
+	org.OldKeyID = org.CurrentKeyID
+	org.CurrentKeyID, org.SecretAccessKey = newKeyPair()
+	org.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	org.Rotations++
+	reply := map[string]interface{}{
+		"oldKeyId": org.OldKeyID, "currentKeyId": org.CurrentKeyID,
+		"secretAccessKey": org.SecretAccessKey, "keyCreationDate": org.KeyCreationDate,
+	}
+	s.mu.Unlock()
+
+	switch fault.Kind {
+	case "malformed":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"oldKeyId":"AKIA`))
+	case "empty":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+	case "drop":
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	default:
+		writeJSON(w, http.StatusOK, reply)
+	}
+}
+
+// takeFault returns the next fault for a call on org, or a zero Fault.
+func (s *Server) takeFault(org string) Fault {
+	for i, f := range s.faults {
+		if f.OrgID != "" && f.OrgID != org {
+			continue
+		}
+		s.faults[i].Count--
+		if s.faults[i].Count <= 0 {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		return f
+	}
+	return Fault{}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v interface{}) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,210 @@
+// Package ciscosim is a Cisco Umbrella / Secure Access API simulator for
+// the "Refresh S3 Bucket Key" API: the OAuth2 token endpoint and
+// POST /admin/v2/iam/rotateKey, with Cisco's documented quirks, rate limits
+// and injectable faults. Standard library only. It is a real HTTP server:
+// tests run it with httptest, and cmd/cisco-s3-sim serves it.
+package ciscosim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// APIKey is one Cisco API key and the organizations it may act on.
+type APIKey struct {
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	OrgIDs       []string `json:"org_ids"` // OrgIDs[0] is the key's default org
+}
+
+// Org is one organization.
+type Org struct {
+	ID string `json:"org_id"`
+	// Disabled means the rotation API is not enabled: rotateKey answers 200
+	// with the documented "Not found IAM key info" body.
+	Disabled bool `json:"disabled"`
+}
+
+// Config sets up a simulator.
+type Config struct {
+	APIKeys      []APIKey      `json:"api_keys"`
+	Orgs         []Org         `json:"orgs"`
+	TokenTTL     time.Duration `json:"-"`
+	NoRateLimits bool          `json:"no_rate_limits"`
+	// Now is the clock for keyCreationDate and token expiry; nil means
+	// time.Now. Rate limits always use real time.
+	Now func() time.Time `json:"-"`
+}
+
+// Fault makes upcoming rotateKey calls fail.
+type Fault struct {
+	// Kind: 5xx, 429, error200, malformed, empty, delay, drop, expire_token.
+	Kind    string `json:"kind"`
+	Count   int    `json:"count"`    // calls it hits; 0 means 1
+	OrgID   string `json:"org_id"`   // only calls for this org, if set
+	Status  int    `json:"status"`   // for 5xx; default 503
+	DelayMS int    `json:"delay_ms"` // for delay
+}
+
+// OrgState is the simulator's view of one organization.
+type OrgState struct {
+	OrgID           string `json:"org_id"`
+	Disabled        bool   `json:"disabled"`
+	CurrentKeyID    string `json:"current_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	OldKeyID        string `json:"old_key_id"`
+	KeyCreationDate string `json:"key_creation_date"`
+	// Rotations counts rotations, including ones whose reply was lost.
+	Rotations int `json:"rotations"`
+}
+
+// State is a snapshot of the simulator.
+type State struct {
+	Orgs                map[string]OrgState `json:"orgs"`
+	TokenCalls          int                 `json:"token_calls"`
+	RotateCalls         int                 `json:"rotate_calls"`
+	RateLimited         int                 `json:"rate_limited"`
+	OrgHeaders          map[string]int      `json:"org_headers"`
+	MaxConcurrentPerKey int                 `json:"max_concurrent_per_key"`
+	// InFlight is the number of rotateKey calls being handled now,
+	// including ones whose client has gone.
+	InFlight int `json:"in_flight"`
+}
+
+type token struct {
+	clientID string
+	orgID    string
+	expires  time.Time
+}
+
+// Server is the simulator; it implements http.Handler.
+type Server struct {
+	mu       sync.Mutex
+	cfg      Config
+	keys     map[string]APIKey
+	orgs     map[string]*OrgState
+	tokens   map[string]*token
+	faults   []Fault
+	calls    map[string][]time.Time // rotateKey calls per client id
+	tokCalls map[string][]time.Time // token calls per client id
+	inflight map[string]int
+	state    State
+	mux      *http.ServeMux
+	now      func() time.Time
+}
+
+// New builds a simulator. Every enabled organization starts with a key, as
+// if its first rotation had been done in Cisco's dashboard.
+func New(cfg Config) *Server {
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	s := &Server{
+		cfg:      cfg,
+		keys:     make(map[string]APIKey),
+		orgs:     make(map[string]*OrgState),
+		tokens:   make(map[string]*token),
+		calls:    make(map[string][]time.Time),
+		tokCalls: make(map[string][]time.Time),
+		inflight: make(map[string]int),
+		state:    State{OrgHeaders: make(map[string]int)},
+		now:      time.Now,
+	}
+	if cfg.Now != nil {
+		s.now = cfg.Now
+	}
+	for _, o := range cfg.Orgs {
+		s.SetOrg(o)
+	}
+	for _, k := range cfg.APIKeys {
+		s.AddAPIKey(k)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/auth/v2/token", s.handleToken)
+	s.mux.HandleFunc("/admin/v2/iam/rotateKey", s.handleRotate)
+	s.mux.HandleFunc("/_sim/faults", s.handleFaults)
+	s.mux.HandleFunc("/_sim/orgs", s.handleOrgs)
+	s.mux.HandleFunc("/_sim/keys", s.handleKeys)
+	s.mux.HandleFunc("/_sim/tokens/expire", s.handleExpire)
+	s.mux.HandleFunc("/_sim/state", s.handleState)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// AddAPIKey adds or replaces an API key; its unknown orgs are created enabled.
+func (s *Server) AddAPIKey(k APIKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[k.ClientID] = k
+	for _, id := range k.OrgIDs {
+		if _, ok := s.orgs[id]; !ok {
+			s.setOrgLocked(Org{ID: id})
+		}
+	}
+}
+
+// SetOrg creates or updates an organization.
+func (s *Server) SetOrg(o Org) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setOrgLocked(o)
+}
+
+func (s *Server) setOrgLocked(o Org) {
+	st, ok := s.orgs[o.ID]
+	if !ok {
+		st = &OrgState{OrgID: o.ID}
+		s.orgs[o.ID] = st
+	}
+	st.Disabled = o.Disabled
+	if !o.Disabled && st.CurrentKeyID == "" {
+		st.CurrentKeyID, st.SecretAccessKey = newKeyPair()
+		st.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	}
+}
+
+// State returns a snapshot.
+func (s *Server) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	for _, n := range s.inflight {
+		st.InFlight += n
+	}
+	st.Orgs = make(map[string]OrgState, len(s.orgs))
+	for id, o := range s.orgs {
+		st.Orgs[id] = *o
+	}
+	st.OrgHeaders = make(map[string]int, len(s.state.OrgHeaders))
+	for k, v := range s.state.OrgHeaders {
+		st.OrgHeaders[k] = v
+	}
+	return st
+}
+
+// LoadConfig reads a JSON config file; "token_ttl" is a Go duration.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	var file struct {
+		Config
+		TokenTTL string `json:"token_ttl"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := file.Config
+	if file.TokenTTL != "" {
+		if cfg.TokenTTL, err = time.ParseDuration(file.TokenTTL); err != nil {
+			return Config{}, fmt.Errorf("%s: token_ttl: %w", path, err)
+		}
+	}
+	return cfg, nil
+}
