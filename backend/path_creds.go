@@ -2,77 +2,11 @@ package backend
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
-
-const keyPrefix = "key/"
-
-// keyState is an organization's current key pair and rotation status. It
-// is stored as one entry, so a read can never mix two versions.
-type keyState struct {
-	AccessKeyID       string    `json:"access_key_id,omitempty"`
-	SecretAccessKey   string    `json:"secret_access_key,omitempty"`
-	OldAccessKeyID    string    `json:"old_access_key_id,omitempty"`
-	KeyCreationDate   time.Time `json:"key_creation_date"`
-	LastVaultRotation time.Time `json:"last_vault_rotation"`
-	// Version grows by one with every stored key.
-	Version int `json:"version"`
-
-	// Stale means a rotation's outcome is unknown: Cisco may have replaced
-	// the served key already.
-	Stale               bool      `json:"stale,omitempty"`
-	LastError           string    `json:"last_rotation_error,omitempty"`
-	LastErrorTime       time.Time `json:"last_rotation_error_time"`
-	ConsecutiveFailures int       `json:"consecutive_failures,omitempty"`
-	// RetryAt is when the scheduler retries after a failure; zero when no
-	// retry is pending.
-	RetryAt time.Time `json:"retry_at"`
-}
-
-// String and GoString keep the secret out of any %v, %+v or %#v.
-func (k keyState) String() string {
-	return fmt.Sprintf("keyState{access_key_id: %s, secret_access_key: <redacted>, version: %d, state: %s}", k.AccessKeyID, k.Version, k.state())
-}
-
-func (k keyState) GoString() string { return k.String() }
-
-func (k *keyState) hasKey() bool { return k != nil && k.AccessKeyID != "" }
-
-func (k *keyState) state() string {
-	switch {
-	case k.Stale:
-		return "stale"
-	case k.hasKey():
-		return "current"
-	}
-	return "none"
-}
-
-// issuedAt is when the key's 90 days started: the earlier of Cisco's
-// creation date and Vault's rotation, so an imported key counts from its
-// true creation.
-func (k *keyState) issuedAt() time.Time {
-	switch {
-	case k.KeyCreationDate.IsZero():
-		return k.LastVaultRotation
-	case k.LastVaultRotation.IsZero() || k.KeyCreationDate.Before(k.LastVaultRotation):
-		return k.KeyCreationDate
-	}
-	return k.LastVaultRotation
-}
-
-// expiresAt is Cisco's lockout of this key.
-func (k *keyState) expiresAt() time.Time {
-	if !k.hasKey() {
-		return time.Time{}
-	}
-	return k.issuedAt().Add(keyLifetime)
-}
 
 func pathCreds(b *backend) []*framework.Path {
 	return []*framework.Path{{
@@ -138,54 +72,6 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	resp := &logical.Response{Data: data}
 	addWarnings(resp, e, now)
 	return resp, nil
-}
-
-// manualOnlyTTL is the re-read interval offered to consumers when keys
-// change only on request.
-const manualOnlyTTL = time.Hour
-
-// credsTTL is how long a consumer may keep the key: until the next
-// rotation, 0 when it is overdue.
-func credsTTL(e *orgEntry, now time.Time) time.Duration {
-	next, ok := nextRotation(e.config, e.key, now)
-	if !ok {
-		return manualOnlyTTL
-	}
-	if d := next.Sub(now).Truncate(time.Second); d > 0 {
-		return d
-	}
-	return 0
-}
-
-func getKeyState(ctx context.Context, s logical.Storage, name string) (*keyState, error) {
-	var k keyState
-	ok, err := getJSON(ctx, s, keyPrefix+name, &k)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &k, nil
-}
-
-func getJSON(ctx context.Context, s logical.Storage, key string, v interface{}) (bool, error) {
-	entry, err := s.Get(ctx, key)
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", key, err)
-	}
-	if entry == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(entry.Value, v); err != nil {
-		return false, fmt.Errorf("decoding %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v interface{}) error {
-	entry, err := logical.StorageEntryJSON(key, v)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, entry)
 }
 
 const pathCredsHelpSyn = "Read the current S3 bucket key pair of an organization."

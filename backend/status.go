@@ -1,0 +1,124 @@
+package backend
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// deadlineWarning is how long before Cisco's lockout reads warn.
+const deadlineWarning = 14 * 24 * time.Hour
+
+// manualOnlyTTL is the re-read interval offered to consumers when keys
+// change only on request.
+const manualOnlyTTL = time.Hour
+
+// credsTTL is how long a consumer may keep the key: until the next
+// rotation, 0 when it is overdue.
+func credsTTL(e *orgEntry, now time.Time) time.Duration {
+	next, ok := nextRotation(e.config, e.key, now)
+	if !ok {
+		return manualOnlyTTL
+	}
+	if d := next.Sub(now).Truncate(time.Second); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// addDataPathFields adds data_path and the bucket fields derived from it.
+func addDataPathFields(data map[string]interface{}, cfg *orgConfig) {
+	dp := cfg.bucket
+	if dp == nil {
+		return
+	}
+	data["data_path"] = cfg.DataPath
+	data["bucket"] = dp.Bucket
+	data["region"] = dp.Region
+	data["prefix"] = dp.Prefix
+	data["bucket_arn"] = dp.ARN()
+}
+
+// addRotationFields adds the rotation settings to a read. rotation_period
+// is always present, as seconds: consul-template honours ttl only with it.
+func addRotationFields(data map[string]interface{}, cfg *orgConfig, now time.Time) {
+	data["rotation_period"] = int64(effectivePeriod(cfg, now) / time.Second)
+	data["disable_automated_rotation"] = cfg.DisableAutomatedRotation
+	if cfg.RotationSchedule != "" {
+		data["rotation_schedule"] = cfg.RotationSchedule
+		data["rotation_window"] = int64(cfg.RotationWindow / time.Second)
+	}
+}
+
+// addStatusFields adds the rotation status of an organization.
+func addStatusFields(data map[string]interface{}, e *orgEntry, now time.Time) {
+	k := e.key
+	if k == nil {
+		k = &keyState{}
+	}
+	data["key_state"] = k.state()
+	data["version"] = k.Version
+	data["access_key_id"] = k.AccessKeyID
+	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
+	data["key_creation_date"] = formatTime(k.KeyCreationDate)
+	data["key_expires_at"] = formatTime(k.expiresAt())
+	data["last_rotation_error"] = k.LastError
+	data["last_rotation_error_time"] = formatTime(k.LastErrorTime)
+	data["consecutive_failures"] = k.ConsecutiveFailures
+	next, ok := nextRotation(e.config, k, now)
+	if ok {
+		data["next_vault_rotation"] = formatTime(next)
+	} else {
+		data["next_vault_rotation"] = nil
+	}
+}
+
+// addWarnings warns of a stale key and of Cisco's approaching lockout.
+func addWarnings(resp *logical.Response, e *orgEntry, now time.Time) {
+	k := e.key
+	if k == nil {
+		return
+	}
+	if k.Stale {
+		resp.AddWarning("the served key may be dead: a rotation's outcome is unknown (" + k.LastError +
+			"); a new rotation is scheduled, or run: vault write -f <mount>/rotate/<name>")
+	}
+	if inDeadlineZone(k, now) {
+		resp.AddWarning(deadlineMessage(k, now))
+	}
+}
+
+// formatTime renders RFC 3339 in UTC, or nil for the zero time.
+func formatTime(t time.Time) interface{} {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// keyResponse describes a newly stored key, without its secret.
+func keyResponse(k *keyState) *logical.Response {
+	return &logical.Response{Data: map[string]interface{}{
+		"access_key_id":       k.AccessKeyID,
+		"old_access_key_id":   k.OldAccessKeyID,
+		"key_creation_date":   formatTime(k.KeyCreationDate),
+		"version":             k.Version,
+		"last_vault_rotation": formatTime(k.LastVaultRotation),
+	}}
+}
+
+// inDeadlineZone reports that the key is within 14 days of Cisco's lockout.
+func inDeadlineZone(k *keyState, now time.Time) bool {
+	return k.hasKey() && !now.Before(k.expiresAt().Add(-deadlineWarning))
+}
+
+func deadlineMessage(k *keyState, now time.Time) string {
+	exp := k.expiresAt()
+	if !now.Before(exp) {
+		return fmt.Sprintf("the served key %s passed Cisco's 90-day lockout at %s: the organization has lost access "+
+			"to its bucket; refresh the key in Cisco's dashboard and import it, or rotate now", k.AccessKeyID, exp.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the served key %s reaches Cisco's 90-day lockout at %s (in %s) and has not been rotated: "+
+		"check last_rotation_error on the config and rotate now", k.AccessKeyID, exp.Format(time.RFC3339), exp.Sub(now).Truncate(time.Minute))
+}

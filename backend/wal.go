@@ -1,0 +1,105 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const walKindRotate = "rotate"
+
+// rotationWAL marks a rotation in flight. Found after a crash, it means the
+// outcome is unknown.
+type rotationWAL struct {
+	Name string `json:"name"`
+	// Version is the key version before the rotation: a stored version above
+	// it means the rotation finished.
+	Version int       `json:"version"`
+	Started time.Time `json:"started"`
+}
+
+// recoverOrphanedRotations resolves WAL entries that no running rotation
+// owns: the outcome of those rotations is unknown, so their keys are marked
+// stale and rotated as soon as possible. The framework's own rollback lists
+// wal/ on every tick; running this at load and from WALRollback keeps an
+// idle tick free of storage reads.
+func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storage) error {
+	ids, err := framework.ListWAL(ctx, s)
+	if err != nil {
+		return fmt.Errorf("listing the rotation WAL: %w", err)
+	}
+	for _, id := range ids {
+		entry, err := framework.GetWAL(ctx, s, id)
+		if err != nil {
+			return fmt.Errorf("reading the rotation WAL: %w", err)
+		}
+		if entry == nil || entry.Kind != walKindRotate {
+			continue
+		}
+		if err := b.walRollback(ctx, &logical.Request{Storage: s}, entry.Kind, entry.Data); err != nil {
+			return err
+		}
+		if err := framework.DeleteWAL(ctx, s, id); err != nil {
+			return fmt.Errorf("deleting the rotation WAL: %w", err)
+		}
+	}
+	return nil
+}
+
+// walRollback handles one orphaned rotation WAL entry.
+func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
+	if kind != walKindRotate {
+		return nil
+	}
+	var w rotationWAL
+	if err := mapToStruct(data, &w); err != nil || w.Name == "" {
+		b.logger.Warn("dropping an unreadable rotation WAL entry")
+		return nil
+	}
+	b.inflightMu.Lock()
+	_, running := b.inflight[w.Name]
+	b.inflightMu.Unlock()
+	if running {
+		// A running rotation will settle the key either way.
+		return nil
+	}
+	lock := locksutil.LockForKey(b.locks, w.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	e, err := b.orgLocked(ctx, req.Storage, w.Name)
+	if err != nil {
+		return err
+	}
+	if e == nil || (e.key != nil && e.key.Version > w.Version) {
+		return nil // deleted since, or the rotation did finish
+	}
+	now := b.now()
+	failed := keyState{}
+	if e.key != nil {
+		failed = *e.key
+	}
+	failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
+		"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
+	failed.RetryAt = now // as soon as possible
+	if err := b.storeKey(ctx, req.Storage, w.Name, &failed); err != nil {
+		return fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
+	}
+	b.setOrg(w.Name, &orgEntry{config: e.config, key: &failed})
+	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
+		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// mapToStruct decodes a WAL entry's data, which arrives as a generic map.
+func mapToStruct(in interface{}, out interface{}) error {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
