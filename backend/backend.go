@@ -24,21 +24,26 @@ var Version = "v0.1.0-dev"
 type backend struct {
 	*framework.Backend
 	logger hclog.Logger
-	// now is the clock; tests replace it.
+	// now is the one clock of every decision about time: due times,
+	// backoff, key dates. Tests replace it. Only waits measured against
+	// Cisco's rate limits and Vault's deadlines use real time.
 	now func() time.Time
 	// transport carries every call to Cisco; nil means the default.
 	transport http.RoundTripper
 	// callTimeout bounds one Cisco call; zero means ciscoCallTimeout.
 	callTimeout time.Duration
 
+	// locks serialize every change to one organization. A function named
+	// …Locked expects its caller to hold the name's lock; lockOrg and
+	// lockName take it; no other function does.
 	locks []*locksutil.LockEntry
 
 	// cache holds every organization's config and key, so that reads and
-	// the periodic tick do not touch storage.
+	// the periodic tick do not touch storage. Only cached reads it.
 	cacheMu sync.RWMutex
 	cache   map[string]*orgEntry
-	// cacheGen grows on every Invalidate, so that a read that raced one
-	// does not put an outdated entry back.
+	// cacheGen grows on every cache write and Invalidate, so that a fill
+	// that raced one does not put an outdated entry back.
 	cacheGen uint64
 	// loaded is set once every organization has been read from storage on
 	// this node.
@@ -54,6 +59,9 @@ type backend struct {
 	walPending atomic.Bool
 
 	sched *scheduler
+	// limiter keeps every Cisco call, manual or scheduled, within the
+	// API key's rate limits.
+	limiter *apiKeyLimiter
 }
 
 // Factory builds a backend for one mount.
@@ -74,6 +82,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		inflight: make(map[string]*rotationCall),
 	}
 	b.sched = newScheduler(b)
+	b.limiter = newAPIKeyLimiter()
 	b.logger = hclog.NewNullLogger()
 	if conf != nil && conf.Logger != nil {
 		b.logger = conf.Logger
@@ -122,7 +131,7 @@ func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
 	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
 		return c
 	}
-	c := newCiscoClient(cfg.settings(), b.transport, b.callTimeout)
+	c := newCiscoClient(cfg.settings(), b.transport, b.callTimeout, b.now)
 	b.clients[name] = c
 	return c
 }
@@ -156,3 +165,20 @@ current key pair to log shippers and Vault Agent.
 `
 
 const operationPrefix = "cisco-s3"
+
+// nameField is the <name> of the per-organization paths.
+func nameField() *framework.FieldSchema {
+	return &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization.", Required: true}
+}
+
+// forwardedWrite is a write operation that standbys and performance
+// secondaries forward to the active node of the primary cluster, the one
+// node that writes and calls Cisco.
+func forwardedWrite(callback framework.OperationFunc, verb string) *framework.PathOperation {
+	return &framework.PathOperation{
+		Callback:                    callback,
+		ForwardPerformanceStandby:   true,
+		ForwardPerformanceSecondary: true,
+		DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: verb},
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
@@ -56,10 +55,6 @@ func withSimConfig(c ciscosim.Config) envOption {
 func withStorage(st *testStorage) envOption { return func(s *envSettings) { s.storage = st } }
 
 func withClock(c *fakeClock) envOption { return func(s *envSettings) { s.clock = c } }
-
-func withReplicationState(state consts.ReplicationState) envOption {
-	return func(s *envSettings) { s.system.ReplicationStateVal = state }
-}
 
 func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
@@ -339,6 +334,39 @@ func failKeyPuts(n int) func(string) bool {
 	}
 }
 
+// queued reports whether name is in the rotation queue.
+func (s *scheduler) queued(name string) bool {
+	_, ok := s.queuedAt(name)
+	return ok
+}
+
+// queuedAt is when name is queued.
+func (s *scheduler) queuedAt(name string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.queue.items[name]
+	if !ok {
+		return time.Time{}, false
+	}
+	return it.at, true
+}
+
+// earliest is the first queued time.
+func (s *scheduler) earliest() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue.heap) == 0 {
+		return time.Time{}, false
+	}
+	return s.queue.heap[0].at, true
+}
+
+func (s *scheduler) queueLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue.items)
+}
+
 // jsonRoundTrip renders data as Vault's HTTP layer would.
 func jsonRoundTrip(t *testing.T, data map[string]interface{}) map[string]json.RawMessage {
 	t.Helper()
@@ -353,7 +381,7 @@ func jsonRoundTrip(t *testing.T, data map[string]interface{}) map[string]json.Ra
 	return out
 }
 
-// simPost calls a simulator admin endpoint.
+// injectFault queues a fault for the simulator's next rotateKey calls.
 func (e *testEnv) injectFault(f ciscosim.Fault) {
 	e.sim.InjectFault(f)
 }

@@ -94,7 +94,7 @@ func BenchmarkRotate(b *testing.B) {
 	_, srv := benchSim(b, 1)
 	storage := newTestStorage()
 	be := benchBackend(b, storage, func() time.Time { return time.Now().UTC() })
-	be.sched.limits = nil
+	be.limiter.limits = nil
 	cfg := &orgConfig{Provider: providerUmbrella, ClientID: "client-00000", ClientSecret: "secret",
 		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token", RotationPeriod: defaultRotationPeriod}
 	if err := putJSON(context.Background(), storage, configPrefix+"acme", cfg); err != nil {
@@ -118,7 +118,7 @@ func BenchmarkRotate(b *testing.B) {
 func BenchmarkRotateBaseline(b *testing.B) {
 	_, srv := benchSim(b, 1)
 	c := newCiscoClient(ciscoSettings{ClientID: "client-00000", ClientSecret: "secret",
-		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token"}, nil, 0)
+		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token"}, nil, 0, nil)
 	if _, err := c.rotateKey(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -152,8 +152,8 @@ func BenchmarkSchedulerMemory10k(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		total += float64(after.HeapAlloc) - float64(before.HeapAlloc)
 		keep = append(keep, be)
-		if len(be.sched.items) != n {
-			b.Fatalf("queued %d", len(be.sched.items))
+		if be.sched.queueLen() != n {
+			b.Fatalf("queued %d", be.sched.queueLen())
 		}
 	}
 	runtime.KeepAlive(keep)
@@ -195,7 +195,7 @@ func BenchmarkBulkDrain1000(b *testing.B) {
 			if _, err := be.HandleRequest(context.Background(), req); err != nil {
 				b.Fatal(err)
 			}
-			if at, ok := be.sched.nextDue(); !ok || at.After(time.Now().UTC()) {
+			if at, ok := be.sched.earliest(); !ok || at.After(time.Now().UTC()) {
 				break
 			}
 		}

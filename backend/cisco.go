@@ -53,22 +53,30 @@ type ciscoClient struct {
 	http     *http.Client
 	// timeout bounds one rotateKey call.
 	timeout time.Duration
+	// now dates a key whose reply has no readable keyCreationDate.
+	now func() time.Time
 
 	mu     sync.Mutex
 	tokens oauth2.TokenSource
 }
 
-func newCiscoClient(s ciscoSettings, transport http.RoundTripper, timeout time.Duration) *ciscoClient {
+// newCiscoClient builds a client; a nil transport, zero timeout or nil
+// clock means the default.
+func newCiscoClient(s ciscoSettings, transport http.RoundTripper, timeout time.Duration, now func() time.Time) *ciscoClient {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
 	if timeout <= 0 {
 		timeout = ciscoCallTimeout
 	}
+	if now == nil {
+		now = time.Now
+	}
 	return &ciscoClient{
 		settings: s,
 		http:     &http.Client{Transport: transport, Timeout: timeout},
 		timeout:  timeout,
+		now:      now,
 	}
 }
 
@@ -196,7 +204,7 @@ func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
 			}
 			continue
 		}
-		return parseRotateReply(status, body)
+		return parseRotateReply(status, body, c.now())
 	}
 }
 

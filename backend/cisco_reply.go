@@ -1,5 +1,8 @@
 package backend
 
+// What Cisco answers: the issued key, typed errors, and the parsing of
+// rotateKey replies and key dates.
+
 import (
 	"encoding/json"
 	"errors"
@@ -78,8 +81,9 @@ type rotateReply struct {
 }
 
 // parseRotateReply classifies a complete rotateKey reply. Success needs a
-// 2xx, no error member, and a sane key pair.
-func parseRotateReply(status int, body []byte) (*issuedKey, error) {
+// 2xx, no error member, and a sane key pair. now dates a key whose
+// keyCreationDate is unreadable.
+func parseRotateReply(status int, body []byte, now time.Time) (*issuedKey, error) {
 	var reply rotateReply
 	decodeErr := json.Unmarshal(body, &reply)
 	errText := ""
@@ -114,7 +118,7 @@ func parseRotateReply(status int, body []byte) (*issuedKey, error) {
 	}
 	created, err := parseKeyCreationDate(reply.KeyCreationDate)
 	if err != nil {
-		key.CreationDate = time.Now().UTC()
+		key.CreationDate = now.UTC()
 		key.CreationDateMissing = true
 	} else {
 		key.CreationDate = created

@@ -60,7 +60,7 @@ func TestParseRotateReply(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			key, err := parseRotateReply(tc.status, []byte(tc.body))
+			key, err := parseRotateReply(tc.status, []byte(tc.body), time.Now())
 			if tc.wantErr == "" {
 				if err != nil || key.AccessKeyID != "AKIARB5FPGFNZR3BZAXN" || key.OldAccessKeyID != "AKIAYGSCHXQI2NAWY4UZ" ||
 					!key.CreationDate.Equal(time.Date(2025, 3, 12, 22, 0, 0, 0, time.UTC)) {
@@ -83,7 +83,7 @@ func TestParseRotateReply(t *testing.T) {
 }
 
 func TestParseRotateReply_MissingDateFallsBack(t *testing.T) {
-	key, err := parseRotateReply(200, []byte(`{"currentKeyId":"AKIARB5FPGFNZR3BZAXN","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"}`))
+	key, err := parseRotateReply(200, []byte(`{"currentKeyId":"AKIARB5FPGFNZR3BZAXN","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"}`), time.Now())
 	if err != nil || !key.CreationDateMissing || key.CreationDate.IsZero() {
 		t.Fatalf("key %+v err %v", key, err)
 	}
@@ -95,7 +95,7 @@ func FuzzParseRotateReply(f *testing.F) {
 	f.Add(400, []byte(`{"error":"invalid_request"}`))
 	f.Add(500, []byte(`{"error":{"nested":true}}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		key, err := parseRotateReply(status, body)
+		key, err := parseRotateReply(status, body, time.Now())
 		if (key == nil) == (err == nil) {
 			t.Fatalf("want exactly one of key and error")
 		}
@@ -167,7 +167,7 @@ func FuzzParseRotationSchedule(f *testing.F) {
 	}
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, s string) {
-		sched, err := parseRotationSchedule(s)
+		sched, err := parseRotationSchedule(s, from)
 		if err != nil {
 			return
 		}

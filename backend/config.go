@@ -39,11 +39,14 @@ type orgConfig struct {
 	RotationWindow           time.Duration `json:"rotation_window,omitempty"`
 	DisableAutomatedRotation bool          `json:"disable_automated_rotation"`
 
-	// parsed is RotationSchedule, and bucket DataPath, parsed once: reads
-	// use them on every request.
+	// parsed is RotationSchedule, and bucket DataPath, parsed once by
+	// derive: reads use them on every request.
 	parsed *cron.SpecSchedule
 	bucket *dataPath
 }
+
+// newConfig is a config with the defaults of a create.
+func newConfig() *orgConfig { return &orgConfig{RotationPeriod: defaultRotationPeriod} }
 
 // String and GoString keep the secret out of any %v, %+v or %#v, so a log
 // line or a panic that prints a config cannot leak it.
@@ -54,11 +57,21 @@ func (c orgConfig) String() string {
 func (c orgConfig) GoString() string { return c.String() }
 
 // schedule returns the parsed rotation schedule, nil with a period.
-func (c *orgConfig) schedule() *cron.SpecSchedule {
-	if c.RotationSchedule == "" {
-		return nil
+func (c *orgConfig) schedule() *cron.SpecSchedule { return c.parsed }
+
+// derive computes the parsed fields, on load and after a write. A stored
+// value that no longer parses leaves its field nil: an unparsable schedule
+// falls back to the 89-day limit, an unparsable data path shows no bucket.
+func (c *orgConfig) derive() {
+	c.parsed, c.bucket = nil, nil
+	if c.RotationSchedule != "" {
+		c.parsed, _ = rotation.DefaultScheduler.Parse(c.RotationSchedule)
 	}
-	return c.parsed
+	if c.DataPath != "" {
+		if dp, err := parseDataPath(c.DataPath); err == nil {
+			c.bucket = &dp
+		}
+	}
 }
 
 func (c *orgConfig) apiURL() string {
@@ -88,18 +101,32 @@ func (c *orgConfig) settings() ciscoSettings {
 // apiKey names the Cisco API key, the unit of Cisco's rate limits.
 func (c *orgConfig) apiKey() string { return c.tokenURL() + "|" + c.ClientID }
 
+// getConfig reads an organization's config, (nil, nil) when none.
 func getConfig(ctx context.Context, s logical.Storage, name string) (*orgConfig, error) {
 	var cfg orgConfig
 	ok, err := getJSON(ctx, s, configPrefix+name, &cfg)
 	if err != nil || !ok {
 		return nil, err
 	}
-	if cfg.RotationSchedule != "" {
-		// Validated on write; an unparsable one falls back to the 89-day limit.
-		cfg.parsed, _ = rotation.DefaultScheduler.Parse(cfg.RotationSchedule)
-	}
-	if dp, err := parseDataPath(cfg.DataPath); err == nil {
-		cfg.bucket = &dp
-	}
+	cfg.derive()
 	return &cfg, nil
+}
+
+func putConfig(ctx context.Context, s logical.Storage, name string, cfg *orgConfig) error {
+	if err := putJSON(ctx, s, configPrefix+name, cfg); err != nil {
+		return fmt.Errorf("storing config: %w", err)
+	}
+	return nil
+}
+
+func deleteConfig(ctx context.Context, s logical.Storage, name string) error {
+	if err := s.Delete(ctx, configPrefix+name); err != nil {
+		return fmt.Errorf("deleting config: %w", err)
+	}
+	return nil
+}
+
+// listConfigs lists the configured names.
+func listConfigs(ctx context.Context, s logical.Storage) ([]string, error) {
+	return s.List(ctx, configPrefix)
 }

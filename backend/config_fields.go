@@ -1,5 +1,8 @@
 package backend
 
+// Writing a config: the request's fields applied onto a config, and their
+// validation.
+
 import (
 	"errors"
 	"fmt"
@@ -12,9 +15,9 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 )
 
-// applyConfigFields copies the fields the request sent onto cfg and
-// validates the result. Its errors are caller mistakes.
-func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool) error {
+// applyConfigFields copies the fields the request sent onto cfg, validates
+// the result and derives its parsed fields. Its errors are caller mistakes.
+func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool, now time.Time) error {
 	str := func(field string, dst *string) {
 		if v, ok := d.GetOk(field); ok {
 			*dst = strings.TrimSpace(v.(string))
@@ -58,16 +61,18 @@ func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool) erro
 		}
 		*u = clean
 	}
-	cfg.bucket = nil
 	if cfg.DataPath != "" {
 		dp, err := parseDataPath(cfg.DataPath)
 		if err != nil {
 			return err
 		}
 		cfg.DataPath = dp.String()
-		cfg.bucket = &dp
 	}
-	return applyRotationFields(cfg, d)
+	if err := applyRotationFields(cfg, d, now); err != nil {
+		return err
+	}
+	cfg.derive()
+	return nil
 }
 
 var orgIDPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
@@ -110,7 +115,7 @@ func isLoopback(host string) bool {
 // applyRotationFields applies rotation_period, rotation_schedule,
 // rotation_window and disable_automated_rotation. Period and schedule are
 // exclusive: sending one clears the other.
-func applyRotationFields(cfg *orgConfig, d *framework.FieldData) error {
+func applyRotationFields(cfg *orgConfig, d *framework.FieldData, now time.Time) error {
 	periodRaw, periodOK := d.GetOk("rotation_period")
 	scheduleRaw, scheduleOK := d.GetOk("rotation_schedule")
 	windowRaw, windowOK := d.GetOk("rotation_window")
@@ -160,11 +165,7 @@ func applyRotationFields(cfg *orgConfig, d *framework.FieldData) error {
 	if cfg.RotationWindow != 0 && cfg.RotationWindow < minRotationWindow {
 		return errors.New("rotation_window must be at least 1h (3600 s), or 0 for no window")
 	}
-	if cfg.RotationWindow < 0 {
-		return errors.New("rotation_window must not be negative")
-	}
-	sched, err := parseRotationSchedule(cfg.RotationSchedule)
-	cfg.parsed = sched
+	_, err := parseRotationSchedule(cfg.RotationSchedule, now)
 	return err
 }
 

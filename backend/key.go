@@ -2,7 +2,9 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -75,7 +77,8 @@ func (k *keyState) expiresAt() time.Time {
 	return k.issuedAt().Add(keyLifetime)
 }
 
-func getKeyState(ctx context.Context, s logical.Storage, name string) (*keyState, error) {
+// getKey reads the stored key of an organization, (nil, nil) when none.
+func getKey(ctx context.Context, s logical.Storage, name string) (*keyState, error) {
 	var k keyState
 	ok, err := getJSON(ctx, s, keyPrefix+name, &k)
 	if err != nil || !ok {
@@ -84,9 +87,9 @@ func getKeyState(ctx context.Context, s logical.Storage, name string) (*keyState
 	return &k, nil
 }
 
-// storeKey writes the key, retrying a few times: the key exists only in
-// memory until it lands.
-func (b *backend) storeKey(ctx context.Context, s logical.Storage, name string, k *keyState) error {
+// putKey writes the key, retrying a few times: a key Cisco just issued
+// exists only in memory until it lands.
+func putKey(ctx context.Context, s logical.Storage, name string, k *keyState) error {
 	var err error
 	for attempt := 0; attempt < storeAttempts; attempt++ {
 		if attempt > 0 {
@@ -101,6 +104,30 @@ func (b *backend) storeKey(ctx context.Context, s logical.Storage, name string, 
 	return err
 }
 
+func deleteKey(ctx context.Context, s logical.Storage, name string) error {
+	if err := s.Delete(ctx, keyPrefix+name); err != nil {
+		return fmt.Errorf("deleting key: %w", err)
+	}
+	return nil
+}
+
+// successor is the key that replaces prev: a new version with a clean
+// status.
+func successor(prev *keyState, k issuedKey, now time.Time) *keyState {
+	version := 0
+	if prev != nil {
+		version = prev.Version
+	}
+	return &keyState{
+		AccessKeyID:       k.AccessKeyID,
+		SecretAccessKey:   k.SecretAccessKey,
+		OldAccessKeyID:    k.OldAccessKeyID,
+		KeyCreationDate:   k.CreationDate,
+		LastVaultRotation: now,
+		Version:           version + 1,
+	}
+}
+
 // markFailed records a failed rotation. retry schedules the next attempt
 // with backoff; stale marks the served key as possibly dead.
 func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
@@ -113,4 +140,46 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 	if retry || k.Stale {
 		k.RetryAt = now.Add(retryBackoff(k.ConsecutiveFailures)).Truncate(time.Second)
 	}
+}
+
+// failedCopy is a copy of k, or of an empty key, to mark a failure on.
+func failedCopy(k *keyState) *keyState {
+	if k == nil {
+		return &keyState{}
+	}
+	copied := *k
+	return &copied
+}
+
+// clockSkew tolerates a key_creation_date slightly in the future.
+const clockSkew = 5 * time.Minute
+
+// parseImportedKey validates a key pair refreshed in Cisco's dashboard.
+// Its errors are caller mistakes, and never quote the secret.
+func parseImportedKey(id, secret, date string, now time.Time) (issuedKey, error) {
+	id, secret = strings.TrimSpace(id), strings.TrimSpace(secret)
+	switch {
+	case id == "":
+		return issuedKey{}, errors.New("access_key_id is required")
+	case !accessKeyIDPattern.MatchString(id):
+		return issuedKey{}, errors.New("access_key_id must be 16 to 128 upper-case letters and digits, e.g. AKIARB5FPGFNZR3BZAXN")
+	case secret == "":
+		return issuedKey{}, errors.New("secret_access_key is required")
+	case !secretKeyPattern.MatchString(secret):
+		return issuedKey{}, errors.New("secret_access_key must be 16 to 128 characters of A-Z, a-z, 0-9, /, + and =")
+	case strings.TrimSpace(date) == "":
+		return issuedKey{}, errors.New("key_creation_date is required, e.g. 2025-03-12T22:00:00 (UTC) or 2025-03-12T22:00:00Z")
+	}
+	created, err := parseKeyCreationDate(date)
+	if err != nil {
+		return issuedKey{}, fmt.Errorf("key_creation_date: %w", err)
+	}
+	switch {
+	case created.After(now.Add(clockSkew)):
+		return issuedKey{}, fmt.Errorf("key_creation_date %s is in the future", created.Format(time.RFC3339))
+	case !created.Add(keyLifetime).After(now):
+		return issuedKey{}, fmt.Errorf("key_creation_date %s is 90 days or more ago: Cisco has locked this key; "+
+			"refresh it in Cisco's dashboard and import the new one", created.Format(time.RFC3339))
+	}
+	return issuedKey{AccessKeyID: id, SecretAccessKey: secret, CreationDate: created}, nil
 }

@@ -2,10 +2,8 @@ package backend
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -78,28 +76,13 @@ func pathConfig(b *backend) []*framework.Path {
 			},
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{
-					Callback:                    b.pathConfigWrite,
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "configure"},
-				},
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:                    b.pathConfigWrite,
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "configure"},
-				},
+				logical.CreateOperation: forwardedWrite(b.pathConfigWrite, "configure"),
+				logical.UpdateOperation: forwardedWrite(b.pathConfigWrite, "configure"),
 				logical.ReadOperation: &framework.PathOperation{
 					Callback:     b.pathConfigRead,
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
 				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:                    b.pathConfigDelete,
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "delete"},
-				},
+				logical.DeleteOperation: forwardedWrite(b.pathConfigDelete, "delete"),
 			},
 			HelpSynopsis:    pathConfigHelpSyn,
 			HelpDescription: pathConfigHelpDesc,
@@ -128,35 +111,26 @@ func (b *backend) pathConfigExists(ctx context.Context, req *logical.Request, d 
 }
 
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
-		return nil, err
-	}
 	name := d.Get("name").(string)
-	lock := locksutil.LockForKey(b.locks, name)
-	lock.Lock()
-	defer lock.Unlock()
-
-	prev, err := b.orgLocked(ctx, req.Storage, name)
+	prev, unlock, err := b.lockOrg(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &orgConfig{RotationPeriod: defaultRotationPeriod}
-	if prev != nil {
-		copied := *prev.config
-		cfg = &copied
-	}
-	if err := applyConfigFields(cfg, d, prev == nil); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	if err := putJSON(ctx, req.Storage, configPrefix+name, cfg); err != nil {
-		return nil, fmt.Errorf("storing config: %w", err)
-	}
+	defer unlock()
+	cfg := newConfig()
 	var key *keyState
 	if prev != nil {
-		key = prev.key
+		copied := *prev.config
+		cfg, key = &copied, prev.key
+	}
+	if err := applyConfigFields(cfg, d, prev == nil, b.now()); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := putConfig(ctx, req.Storage, name, cfg); err != nil {
+		return nil, err
 	}
 	b.resetClient(name)
-	b.setOrg(name, &orgEntry{config: cfg, key: key})
+	b.setOrgLocked(name, &orgEntry{config: cfg, key: key})
 	return nil, nil
 }
 
@@ -164,58 +138,45 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	name := d.Get("name").(string)
-	e, err := b.org(ctx, req.Storage, name)
-	if err != nil {
+	e, err := b.org(ctx, req.Storage, d.Get("name").(string))
+	if err != nil || e == nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, nil
 	}
 	now := b.now()
 	cfg := e.config
 	data := map[string]interface{}{
-		"provider":                   cfg.Provider,
-		"client_id":                  cfg.ClientID,
-		"org_id":                     cfg.OrgID,
-		"api_url":                    cfg.apiURL(),
-		"token_url":                  cfg.tokenURL(),
-		"data_path":                  cfg.DataPath,
-		"disable_automated_rotation": cfg.DisableAutomatedRotation,
+		"provider":       cfg.Provider,
+		"client_id":      cfg.ClientID,
+		"org_id":         cfg.OrgID,
+		"api_url":        cfg.apiURL(),
+		"token_url":      cfg.tokenURL(),
+		"data_path":      cfg.DataPath,
+		"key_expires_at": nil,
+	}
+	if e.key != nil {
+		data["key_expires_at"] = formatTime(e.key.expiresAt())
 	}
 	addDataPathFields(data, cfg)
 	addRotationFields(data, cfg, now)
-	addStatusFields(data, e, now)
+	addKeyFields(data, e, now)
+	addFailureFields(data, e.key)
 	resp := &logical.Response{Data: data}
 	addWarnings(resp, e, now)
 	return resp, nil
 }
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+	name := d.Get("name").(string)
+	_, unlock, err := b.lockOrg(ctx, req.Storage, name)
+	if err != nil {
 		return nil, err
 	}
-	name := d.Get("name").(string)
-	lock := locksutil.LockForKey(b.locks, name)
-	lock.Lock()
-	defer lock.Unlock()
-
-	// The key goes first: a failure then leaves a config without a key,
-	// never a key without its config.
-	if err := req.Storage.Delete(ctx, keyPrefix+name); err != nil {
-		return nil, fmt.Errorf("deleting key: %w", err)
-	}
-	if err := req.Storage.Delete(ctx, configPrefix+name); err != nil {
-		b.setOrgUnknown(name)
-		return nil, fmt.Errorf("deleting config: %w", err)
-	}
-	b.resetClient(name)
-	b.setOrg(name, nil)
-	return nil, nil
+	defer unlock()
+	return nil, b.deleteOrgLocked(ctx, req.Storage, name)
 }
 
 func (b *backend) pathConfigList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := req.Storage.List(ctx, configPrefix)
+	names, err := listConfigs(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -224,7 +224,7 @@ func TestConfig_ListAndDelete(t *testing.T) {
 	}
 	resp, err := env.read("creds/acme")
 	mustBadRequest(t, resp, err, "no organization")
-	if _, ok := env.b.sched.items["acme"]; ok {
+	if env.b.sched.queued("acme") {
 		t.Fatal("deleted organization is still scheduled")
 	}
 	// A new config under the same name starts without a key.

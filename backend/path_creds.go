@@ -17,11 +17,7 @@ func pathCreds(b *backend) []*framework.Path {
 			OperationSuffix: "credentials",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeString,
-				Description: "Name of the organization.",
-				Required:    true,
-			},
+			"name": nameField(),
 		},
 		// Callbacks rather than Operations: for Operations the framework
 		// asks Vault for the replication state on every request, a gRPC
@@ -42,32 +38,21 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	if e == nil {
-		return logical.ErrorResponse("no organization %q is configured: write config/%s first", name, name), nil
+		return notConfiguredResponse(name), nil
 	}
 	k := e.key
 	if !k.hasKey() {
-		return logical.ErrorResponse("no key is stored for %q yet: run \"vault write -f <mount>/rotate/%s\" to rotate now, "+
-			"or store the key refreshed in Cisco's dashboard with \"vault write <mount>/import/%s access_key_id=... "+
-			"secret_access_key=... key_creation_date=...\"", name, name, name), nil
+		return noKeyResponse(name), nil
 	}
 	now := b.now()
 	data := map[string]interface{}{
-		"access_key_id":       k.AccessKeyID,
-		"secret_access_key":   k.SecretAccessKey,
-		"old_access_key_id":   k.OldAccessKeyID,
-		"key_creation_date":   formatTime(k.KeyCreationDate),
-		"last_vault_rotation": formatTime(k.LastVaultRotation),
-		"expires_at":          formatTime(k.expiresAt()),
-		"version":             k.Version,
-		"key_state":           k.state(),
-		"ttl":                 int64(credsTTL(e, now) / time.Second),
+		"secret_access_key": k.SecretAccessKey,
+		"old_access_key_id": k.OldAccessKeyID,
+		"expires_at":        formatTime(k.expiresAt()),
+		"ttl":               int64(credsTTL(e, now) / time.Second),
 	}
+	addKeyFields(data, e, now)
 	addRotationFields(data, e.config, now)
-	if next, ok := nextRotation(e.config, k, now); ok {
-		data["next_vault_rotation"] = formatTime(next)
-	} else {
-		data["next_vault_rotation"] = nil
-	}
 	addDataPathFields(data, e.config)
 	resp := &logical.Response{Data: data}
 	addWarnings(resp, e, now)

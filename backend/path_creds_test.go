@@ -72,7 +72,7 @@ func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
 func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	env.b.sched.limits = nil
+	env.b.limiter.limits = nil
 	env.mustRotate("acme")
 
 	var mu sync.Mutex

@@ -18,19 +18,10 @@ func pathRotate(b *backend) []*framework.Path {
 			OperationSuffix: "key",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeString,
-				Description: "Name of the organization.",
-				Required:    true,
-			},
+			"name": nameField(),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{
-				Callback:                    b.pathRotateWrite,
-				ForwardPerformanceStandby:   true,
-				ForwardPerformanceSecondary: true,
-				DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "rotate"},
-			},
+			logical.UpdateOperation: forwardedWrite(b.pathRotateWrite, "rotate"),
 		},
 		HelpSynopsis:    pathRotateHelpSyn,
 		HelpDescription: pathRotateHelpDesc,
@@ -38,9 +29,6 @@ func pathRotate(b *backend) []*framework.Path {
 }
 
 func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
-		return nil, err
-	}
 	name := d.Get("name").(string)
 	k, err := b.rotate(ctx, req.Storage, name, triggerManual)
 	if err != nil {
@@ -61,7 +49,7 @@ func rotateErrorResponse(name string, err error) (*logical.Response, error) {
 	case errors.Is(err, errAPIKeyBusy):
 		return nil, logical.CodedError(http.StatusServiceUnavailable, "rotation not started: "+err.Error())
 	case errors.Is(err, errNotConfigured):
-		return logical.ErrorResponse("no organization %q is configured: write config/%s first", name, name), nil
+		return notConfiguredResponse(name), nil
 	case errors.As(err, &ce) && ce.NotEnabled:
 		return logical.ErrorResponse("rotation failed: %s", err), nil
 	case errors.As(err, &ce):

@@ -138,7 +138,7 @@ func TestRotate_FailureModes(t *testing.T) {
 				if len(creds.Warnings) == 0 {
 					t.Fatal("a stale key is served without a warning")
 				}
-				if _, ok := env.b.sched.items["acme"]; !ok {
+				if !env.b.sched.queued("acme") {
 					t.Fatal("a stale key has no recovery scheduled")
 				}
 			}
@@ -331,7 +331,7 @@ func TestRotate_OwnRateLimitAnswers429(t *testing.T) {
 	env.configure("acme", nil)
 	// A limit of one call per hour: the second rotation cannot start
 	// within the call deadline.
-	env.b.sched.limits = []rateLimit{{time.Hour, 1}}
+	env.b.limiter.limits = []rateLimit{{time.Hour, 1}}
 	env.mustRotate("acme")
 	calls := env.sim.State().RotateCalls
 	_, err := env.rotate("acme")

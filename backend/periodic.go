@@ -1,5 +1,8 @@
 package backend
 
+// The periodic tick: what is due, rotated at most maxCiscoCalls at once and
+// one at a time per API key, and the hourly deadline log lines.
+
 import (
 	"context"
 	"errors"
@@ -13,38 +16,79 @@ import (
 const (
 	// maxCiscoCalls bounds the Cisco calls one tick makes at once.
 	maxCiscoCalls = 4
-	// tickBudget leaves room in Vault's 90 s request limit for the periodic call.
+	// tickBudget bounds the time in which a tick starts rotations. Vault
+	// cancels the periodic call after its max request duration (90 s unless
+	// default_max_request_duration says otherwise) and holds its state
+	// lock's read side for the whole call.
 	tickBudget = 50 * time.Second
+	// tickDeadlineMargin is kept free before the deadline of Vault's call.
+	tickDeadlineMargin = 10 * time.Second
 	// warnEvery is how often the scheduler logs an approaching lockout.
 	warnEvery = time.Hour
 )
 
-// scheduler keeps every organization in a min-heap by the time it next
-// needs attention, so an idle tick is one peek.
+// scheduler keeps every organization in the rotation queue by the time it
+// next needs attention: a rotation or a deadline log line.
 type scheduler struct {
 	b *backend
 
+	// mu guards queue and warned.
 	mu     sync.Mutex
 	queue  rotationQueue
-	items  map[string]*queueItem
 	warned map[string]time.Time
-
-	apiKeysMu sync.Mutex
-	apiKeys   map[string]*apiKeyState
-	// limits are the rate limits kept per API key.
-	limits []rateLimit
 
 	ticking atomic.Bool
 }
 
 func newScheduler(b *backend) *scheduler {
-	return &scheduler{
-		b:       b,
-		items:   make(map[string]*queueItem),
-		warned:  make(map[string]time.Time),
-		apiKeys: make(map[string]*apiKeyState),
-		limits:  ciscoAdminLimits,
+	return &scheduler{b: b, queue: newRotationQueue(), warned: make(map[string]time.Time)}
+}
+
+// nextActionLocked is when an organization next needs the scheduler. The
+// caller holds s.mu.
+func (s *scheduler) nextActionLocked(name string, e *orgEntry, now time.Time) (time.Time, bool) {
+	at, ok := nextRotation(e.config, e.key, now)
+	if k := e.key; k.hasKey() {
+		warnAt := k.expiresAt().Add(-deadlineWarning)
+		if last, warned := s.warned[name]; warned && !last.Before(warnAt) {
+			warnAt = last.Add(warnEvery)
+		}
+		if !ok || warnAt.Before(at) {
+			at, ok = warnAt, true
+		}
 	}
+	return at, ok
+}
+
+// update reschedules one organization from its entry.
+func (s *scheduler) update(name string, e *orgEntry, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.nextActionLocked(name, e, now); ok {
+		s.queue.set(name, at)
+	} else {
+		s.queue.remove(name)
+	}
+}
+
+func (s *scheduler) remove(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue.remove(name)
+	delete(s.warned, name)
+}
+
+func (s *scheduler) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = newRotationQueue()
+	s.warned = make(map[string]time.Time)
+}
+
+func (s *scheduler) popDue(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queue.popDue(now)
 }
 
 // periodic is Vault's periodic call, about once a minute. Only the active
@@ -80,17 +124,18 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	if len(due) == 0 {
 		return
 	}
-	deadline := time.Now().Add(tickBudget)
-	if d, ok := ctx.Deadline(); ok && d.Add(-10*time.Second).Before(deadline) {
-		deadline = d.Add(-10 * time.Second)
+	budget, cancel := context.WithTimeout(ctx, tickBudget)
+	defer cancel()
+	if d, ok := ctx.Deadline(); ok {
+		var cancelMargin context.CancelFunc
+		budget, cancelMargin = context.WithDeadline(budget, d.Add(-tickDeadlineMargin))
+		defer cancelMargin()
 	}
 
 	groups := make(map[string][]string)
 	var order []string
 	for _, name := range due {
-		b.cacheMu.RLock()
-		e := b.cache[name]
-		b.cacheMu.RUnlock()
+		e, _ := b.cached(name)
 		if e == nil {
 			continue
 		}
@@ -114,8 +159,8 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 			defer wg.Done()
 			for names := range work {
 				for _, name := range names {
-					if time.Now().Before(deadline) {
-						s.rotateDue(ctx, st, name, deadline)
+					if budget.Err() == nil {
+						s.rotateDue(budget, st, name)
 					}
 					// Requeue from the latest state, whatever happened.
 					s.requeue(name)
@@ -130,17 +175,13 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	wg.Wait()
 }
 
-func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name string, deadline time.Time) {
+func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name string) {
 	b := s.b
 	trigger := triggerScheduled
-	b.cacheMu.RLock()
-	if e := b.cache[name]; e != nil && e.key != nil && e.key.Stale {
+	if e, _ := b.cached(name); e != nil && e.key != nil && e.key.Stale {
 		trigger = triggerRecovery
 	}
-	b.cacheMu.RUnlock()
-	rctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	if _, err := b.rotate(rctx, st, name, trigger); err != nil {
+	if _, err := b.rotate(ctx, st, name, trigger); err != nil {
 		var rl *rateLimitedError
 		if errors.As(err, &rl) || errors.Is(err, context.DeadlineExceeded) {
 			b.logger.Debug("rotation postponed", "name", name, "reason", err.Error())
@@ -149,12 +190,8 @@ func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name stri
 }
 
 func (s *scheduler) requeue(name string) {
-	b := s.b
-	b.cacheMu.RLock()
-	e := b.cache[name]
-	b.cacheMu.RUnlock()
-	if e != nil {
-		s.update(name, e, b.now())
+	if e, _ := s.b.cached(name); e != nil {
+		s.update(name, e, s.b.now())
 	}
 }
 

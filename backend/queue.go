@@ -1,9 +1,18 @@
 package backend
 
+// The rotation queue: a min-heap of organizations by the time they next
+// need the scheduler, indexed by name, so that an idle tick is one peek.
+// It has no lock of its own: the scheduler's mu guards it.
+
 import (
 	"container/heap"
 	"time"
 )
+
+type rotationQueue struct {
+	heap  queueHeap
+	items map[string]*queueItem
+}
 
 type queueItem struct {
 	name  string
@@ -11,105 +20,58 @@ type queueItem struct {
 	index int
 }
 
-type rotationQueue []*queueItem
-
-func (q rotationQueue) Len() int { return len(q) }
-
-func (q rotationQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-
-func (q rotationQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
+func newRotationQueue() rotationQueue {
+	return rotationQueue{items: make(map[string]*queueItem)}
 }
 
-func (q *rotationQueue) Push(x any) {
-	it := x.(*queueItem)
-	it.index = len(*q)
-	*q = append(*q, it)
-}
-
-func (q *rotationQueue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return it
-}
-
-// nextAction is when an organization next needs the scheduler: a rotation
-// or a deadline log line.
-func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
-	at, ok := nextRotation(e.config, e.key, now)
-	if k := e.key; k.hasKey() {
-		warnAt := k.expiresAt().Add(-deadlineWarning)
-		if last, warned := s.warned[name]; warned && !last.Before(warnAt) {
-			warnAt = last.Add(warnEvery)
-		}
-		if !ok || warnAt.Before(at) {
-			at, ok = warnAt, true
-		}
-	}
-	return at, ok
-}
-
-// update reschedules one organization from its cached entry.
-func (s *scheduler) update(name string, e *orgEntry, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	at, ok := s.nextAction(name, e, now)
-	it, queued := s.items[name]
-	switch {
-	case !ok && queued:
-		heap.Remove(&s.queue, it.index)
-		delete(s.items, name)
-	case !ok:
-	case queued:
+// set queues name at the given time, or moves it there.
+func (q *rotationQueue) set(name string, at time.Time) {
+	if it, ok := q.items[name]; ok {
 		it.at = at
-		heap.Fix(&s.queue, it.index)
-	default:
-		it = &queueItem{name: name, at: at}
-		heap.Push(&s.queue, it)
-		s.items[name] = it
+		heap.Fix(&q.heap, it.index)
+		return
+	}
+	it := &queueItem{name: name, at: at}
+	heap.Push(&q.heap, it)
+	q.items[name] = it
+}
+
+func (q *rotationQueue) remove(name string) {
+	if it, ok := q.items[name]; ok {
+		heap.Remove(&q.heap, it.index)
+		delete(q.items, name)
 	}
 }
 
-func (s *scheduler) remove(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if it, ok := s.items[name]; ok {
-		heap.Remove(&s.queue, it.index)
-		delete(s.items, name)
-	}
-	delete(s.warned, name)
-}
-
-func (s *scheduler) reset() {
-	s.mu.Lock()
-	s.queue = nil
-	s.items = make(map[string]*queueItem)
-	s.warned = make(map[string]time.Time)
-	s.mu.Unlock()
-}
-
-// nextDue returns the earliest queued time, for tests and status.
-func (s *scheduler) nextDue() (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return time.Time{}, false
-	}
-	return s.queue[0].at, true
-}
-
-// popDue removes and returns the organizations whose time has come.
-func (s *scheduler) popDue(now time.Time) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// popDue removes and returns the names whose time has come.
+func (q *rotationQueue) popDue(now time.Time) []string {
 	var due []string
-	for len(s.queue) > 0 && !s.queue[0].at.After(now) {
-		it := heap.Pop(&s.queue).(*queueItem)
-		delete(s.items, it.name)
+	for len(q.heap) > 0 && !q.heap[0].at.After(now) {
+		it := heap.Pop(&q.heap).(*queueItem)
+		delete(q.items, it.name)
 		due = append(due, it.name)
 	}
 	return due
+}
+
+// queueHeap implements heap.Interface.
+type queueHeap []*queueItem
+
+func (h queueHeap) Len() int           { return len(h) }
+func (h queueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h queueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *queueHeap) Push(x any) {
+	it := x.(*queueItem)
+	it.index = len(*h)
+	*h = append(*h, it)
+}
+func (h *queueHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return it
 }

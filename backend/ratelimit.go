@@ -1,5 +1,8 @@
 package backend
 
+// The per-API-key limiter: one Cisco call at a time per API key, manual or
+// scheduled, within Cisco's documented rate limits.
+
 import (
 	"context"
 	"errors"
@@ -38,16 +41,32 @@ func (e *rateLimitedError) Error() string {
 	return fmt.Sprintf("Cisco's rate limit for this API key allows the next call in %s; try again then", e.wait.Round(time.Second))
 }
 
-// acquireAPIKey waits for the API key's turn and for its rate limits.
-// The caller must call release after its Cisco call.
-func (s *scheduler) acquireAPIKey(ctx context.Context, apiKey string) (release func(), err error) {
-	s.apiKeysMu.Lock()
-	ks, ok := s.apiKeys[apiKey]
+// apiKeyLimiter holds the turn and the recent calls of every API key.
+type apiKeyLimiter struct {
+	mu   sync.Mutex
+	keys map[string]*apiKeyState
+	// limits are the rate limits kept per API key.
+	limits []rateLimit
+	// now is real time, not the backend's clock: Cisco counts calls in
+	// real time, and a test's fake clock does not move while a call waits.
+	now func() time.Time
+}
+
+func newAPIKeyLimiter() *apiKeyLimiter {
+	return &apiKeyLimiter{keys: make(map[string]*apiKeyState), limits: ciscoAdminLimits, now: time.Now}
+}
+
+// acquire waits for the API key's turn and for its rate limits. The caller
+// must call release after its Cisco call.
+func (l *apiKeyLimiter) acquire(ctx context.Context, apiKey string) (release func(), err error) {
+	l.mu.Lock()
+	ks, ok := l.keys[apiKey]
 	if !ok {
 		ks = &apiKeyState{turn: make(chan struct{}, 1)}
-		s.apiKeys[apiKey] = ks
+		l.keys[apiKey] = ks
 	}
-	s.apiKeysMu.Unlock()
+	limits := l.limits
+	l.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, ciscoCallTimeout)
 	defer cancel()
@@ -57,9 +76,9 @@ func (s *scheduler) acquireAPIKey(ctx context.Context, apiKey string) (release f
 		return nil, errAPIKeyBusy
 	}
 	release = func() { <-ks.turn }
-	wait := ks.wait(time.Now(), s.limits)
+	wait := ks.wait(l.now(), limits)
 	if wait > 0 {
-		if d, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
+		if d, ok := ctx.Deadline(); ok && l.now().Add(wait).After(d) {
 			release()
 			return nil, &rateLimitedError{wait: wait}
 		}
@@ -68,7 +87,7 @@ func (s *scheduler) acquireAPIKey(ctx context.Context, apiKey string) (release f
 			return nil, &rateLimitedError{wait: wait}
 		}
 	}
-	ks.record(time.Now(), s.limits)
+	ks.record(l.now(), limits)
 	return release, nil
 }
 

@@ -1,5 +1,9 @@
 package backend
 
+// Rotating one organization's key: the collapse of concurrent requests, the
+// Cisco call between WAL entries, storing the issued key or the failure,
+// and the events.
+
 import (
 	"context"
 	"errors"
@@ -9,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -26,9 +29,6 @@ type rotationCall struct {
 	key  *keyState
 	err  error
 }
-
-// errNotConfigured is a caller mistake.
-var errNotConfigured = errors.New("not configured")
 
 // rotate rotates one organization's key. Concurrent calls for the same
 // name share one Cisco call and its result.
@@ -48,7 +48,7 @@ func (b *backend) rotate(ctx context.Context, s logical.Storage, name, trigger s
 	b.inflightMu.Unlock()
 
 	// A started rotation finishes and persists even if its caller leaves.
-	c.key, c.err = b.rotateLocked(context.WithoutCancel(ctx), s, name, trigger)
+	c.key, c.err = b.runRotation(context.WithoutCancel(ctx), s, name, trigger)
 
 	b.inflightMu.Lock()
 	delete(b.inflight, name)
@@ -57,37 +57,30 @@ func (b *backend) rotate(ctx context.Context, s logical.Storage, name, trigger s
 	return c.key, c.err
 }
 
-func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, name, trigger string) (*keyState, error) {
-	lock := locksutil.LockForKey(b.locks, name)
-	lock.Lock()
-	defer lock.Unlock()
-
-	e, err := b.orgLocked(ctx, s, name)
+// runRotation takes the name's lock, calls Cisco once and stores the
+// outcome, with a WAL entry around the call.
+func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trigger string) (*keyState, error) {
+	e, unlock, err := b.lockOrg(ctx, s, name)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	if e == nil {
 		return nil, errNotConfigured
 	}
 	if !b.writeSafe() {
 		return nil, logical.ErrReadOnly
 	}
-	prev := e.key
-	if prev == nil {
-		prev = &keyState{}
-	}
-
-	release, err := b.sched.acquireAPIKey(ctx, e.config.apiKey())
+	release, err := b.limiter.acquire(ctx, e.config.apiKey())
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 
-	walID, err := framework.PutWAL(ctx, s, walKindRotate, &rotationWAL{Name: name, Version: prev.Version, Started: b.now()})
+	walID, err := putRotationWAL(ctx, s, name, e.key, b.now())
 	if err != nil {
-		return nil, fmt.Errorf("writing the rotation WAL failed, Cisco was not called: %w", err)
+		return nil, err
 	}
-
 	issued, callErr := b.client(name, e.config).rotateKey(ctx)
 	now := b.now()
 	if callErr != nil {
@@ -95,40 +88,30 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, name, tri
 		if errors.As(callErr, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
 			b.resetClient(name)
 		}
-		b.recordFailure(ctx, s, name, e, callErr, trigger, walID, now)
+		b.recordFailureLocked(ctx, s, name, e, callErr, trigger, walID, now)
 		return nil, callErr
 	}
 	if issued.CreationDateMissing {
 		b.logger.Warn("Cisco's reply had no readable keyCreationDate; using the time of the reply", "name", name, "access_key_id", issued.AccessKeyID)
 	}
-
-	next := &keyState{
-		AccessKeyID:       issued.AccessKeyID,
-		SecretAccessKey:   issued.SecretAccessKey,
-		OldAccessKeyID:    issued.OldAccessKeyID,
-		KeyCreationDate:   issued.CreationDate,
-		LastVaultRotation: now,
-		Version:           prev.Version + 1,
-	}
-	if err := b.storeKey(ctx, s, name, next); err != nil {
+	next := successor(e.key, *issued, now)
+	if err := putKey(ctx, s, name, next); err != nil {
 		// Cisco replaced the key and we could not keep the new one: the
 		// served key is dead. The WAL stays, so a restart sees it too.
 		lostErr := &lostKeyError{name: name, accessKeyID: issued.AccessKeyID, cause: err}
 		b.logger.Error("the key Cisco issued could not be stored and is lost; a new rotation is needed",
 			"name", name, "access_key_id", issued.AccessKeyID, "error", err)
-		failed := *prev
+		failed := failedCopy(e.key)
 		failed.markFailed(lostErr.Error(), now, true, true)
-		b.setOrg(name, &orgEntry{config: e.config, key: &failed})
+		b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
 		b.walPending.Store(true)
-		b.sendEvent(ctx, eventRotateFail, name, prev.Version, trigger, lostErr.Error())
+		b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
 		return nil, lostErr
 	}
-	if err := framework.DeleteWAL(ctx, s, walID); err != nil {
-		// Harmless: the rollback sees that the stored version moved on.
-		b.logger.Warn("could not delete the rotation WAL entry", "name", name, "error", err)
-		b.walPending.Store(true)
-	}
-	b.setOrg(name, &orgEntry{config: e.config, key: next})
+	// A WAL entry left behind is harmless: recovery sees that the stored
+	// version moved on.
+	b.deleteRotationWAL(ctx, s, name, walID)
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
 	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
 	return next, nil
@@ -147,24 +130,20 @@ func (e *lostKeyError) Error() string {
 
 func (e *lostKeyError) Unwrap() error { return e.cause }
 
-// recordFailure stores the failure on the organization. Ambiguous failures
-// mark the key stale; scheduled ones retry with backoff.
-func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name string, e *orgEntry, callErr error, trigger, walID string, now time.Time) {
-	failed := keyState{}
-	if e.key != nil {
-		failed = *e.key
-	}
+// recordFailureLocked stores the failure on the organization. Ambiguous
+// failures mark the key stale; scheduled ones retry with backoff.
+func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, callErr error, trigger, walID string, now time.Time) {
+	failed := failedCopy(e.key)
 	ambiguous := isAmbiguous(callErr)
 	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
-	if err := b.storeKey(ctx, s, name, &failed); err != nil {
+	if err := putKey(ctx, s, name, failed); err != nil {
 		// Keep the WAL: the next tick or a restart marks the key stale again.
 		b.logger.Error("could not store the rotation failure", "name", name, "error", err)
 		b.walPending.Store(true)
-	} else if err := framework.DeleteWAL(ctx, s, walID); err != nil {
-		b.logger.Warn("could not delete the rotation WAL entry", "name", name, "error", err)
-		b.walPending.Store(true)
+	} else {
+		b.deleteRotationWAL(ctx, s, name, walID)
 	}
-	b.setOrg(name, &orgEntry{config: e.config, key: &failed})
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
 	level := b.logger.Warn
 	if ambiguous {
 		level = b.logger.Error

@@ -1,5 +1,8 @@
 package backend
 
+// When a key is due: the period or schedule, the window, the 89-day cap,
+// the backoff after a failure, and the gap check of a schedule.
+
 import (
 	"fmt"
 	"math/bits"
@@ -25,12 +28,12 @@ const (
 
 // parseRotationSchedule parses a 5-field cron schedule in UTC and rejects
 // one that can leave a key unrotated for more than 89 days.
-func parseRotationSchedule(s string) (*cron.SpecSchedule, error) {
+func parseRotationSchedule(s string, now time.Time) (*cron.SpecSchedule, error) {
 	sched, err := rotation.DefaultScheduler.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("rotation_schedule %q is not a 5-field cron expression (minute hour day-of-month month day-of-week, UTC), e.g. \"0 3 1 * *\": %v", truncate(s, 60), err)
 	}
-	if gap := maxScheduleGap(sched, time.Now().UTC()); gap > maxRotationGap {
+	if gap := maxScheduleGap(sched, now); gap > maxRotationGap {
 		return nil, fmt.Errorf("rotation_schedule %q can leave %s between two rotations: Cisco locks the organization out "+
 			"when a key is 90 days old, so runs must be at most 89 days apart (monthly, e.g. \"0 3 1 * *\", is fine)", truncate(s, 60), describeGap(gap))
 	}

@@ -75,7 +75,7 @@ func TestScheduler_NeverPastTheLockout(t *testing.T) {
 	if !ok || next.After(k.KeyCreationDate.Add(maxRotationGap)) {
 		t.Fatalf("next = %v", next)
 	}
-	sched, err := parseRotationSchedule("0 3 1 * *")
+	sched, err := parseRotationSchedule("0 3 1 * *", k.KeyCreationDate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestScheduleGapGuard(t *testing.T) {
 	}
 	for spec, ok := range cases {
 		t.Run(spec, func(t *testing.T) {
-			_, err := parseRotationSchedule(spec)
+			_, err := parseRotationSchedule(spec, time.Now())
 			if (err == nil) != ok {
 				t.Fatalf("err = %v, want accepted=%v", err, ok)
 			}
@@ -203,7 +203,7 @@ func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := getConfig(t.Context(), env.storage, "acme")
-	if _, err := newCiscoClient(cfg.settings(), nil, 0).rotateKey(t.Context()); err != nil {
+	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	env.b.Cleanup(t.Context())
@@ -284,12 +284,12 @@ func TestScheduler_ConfigChangeReschedules(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "60d"})
 	env.mustRotate("acme")
-	at, _ := env.b.sched.nextDue()
+	at, _ := env.b.sched.queuedAt("acme")
 	if want := env.clock.Now().Add(60 * 24 * time.Hour); !at.Equal(want) {
 		t.Fatalf("queued at %v, want %v", at, want)
 	}
 	env.mustWrite("config/acme", map[string]interface{}{"rotation_period": "1d"})
-	at, _ = env.b.sched.nextDue()
+	at, _ = env.b.sched.queuedAt("acme")
 	if want := env.clock.Now().Add(24 * time.Hour); !at.Equal(want) {
 		t.Fatalf("after the change queued at %v, want %v", at, want)
 	}

@@ -57,16 +57,15 @@ func TestReplyBodiesAreCapped(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := newCiscoClient(ciscoSettings{ClientID: "id", ClientSecret: "secret", APIURL: srv.URL, TokenURL: srv.URL + "/token"}, nil, 0)
+	c := newCiscoClient(ciscoSettings{ClientID: "id", ClientSecret: "secret", APIURL: srv.URL, TokenURL: srv.URL + "/token"}, nil, 0, nil)
 	_, err := c.rotateKey(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") || !isAmbiguous(err) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
-// TestInsecureURLsRefusedAtCallTime: even a stored config that bypassed
-// validation cannot send credentials over plain http to a remote host,
-// because every write validates; this checks the validator's loopback rule.
+// TestInsecureURLsRefused checks the loopback rule of the URL validator,
+// which every config write runs: plain http only for loopback hosts.
 func TestInsecureURLsRefused(t *testing.T) {
 	for raw, ok := range map[string]bool{
 		"http://127.0.0.1:8787/admin/v2":  true,

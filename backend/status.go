@@ -1,5 +1,8 @@
 package backend
 
+// What reads show: the status and warning fields that creds and config
+// reads share, and the answers that describe a key without its secret.
+
 import (
 	"fmt"
 	"time"
@@ -27,17 +30,32 @@ func credsTTL(e *orgEntry, now time.Time) time.Duration {
 	return 0
 }
 
-// addDataPathFields adds data_path and the bucket fields derived from it.
-func addDataPathFields(data map[string]interface{}, cfg *orgConfig) {
-	dp := cfg.bucket
-	if dp == nil {
-		return
+// addKeyFields adds the served key's id, version, dates and state, and the
+// next rotation, which creds and config reads both show.
+func addKeyFields(data map[string]interface{}, e *orgEntry, now time.Time) {
+	k := e.key
+	if k == nil {
+		k = &keyState{}
 	}
-	data["data_path"] = cfg.DataPath
-	data["bucket"] = dp.Bucket
-	data["region"] = dp.Region
-	data["prefix"] = dp.Prefix
-	data["bucket_arn"] = dp.ARN()
+	data["access_key_id"] = k.AccessKeyID
+	data["version"] = k.Version
+	data["key_state"] = k.state()
+	data["key_creation_date"] = formatTime(k.KeyCreationDate)
+	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
+	data["next_vault_rotation"] = nil
+	if next, ok := nextRotation(e.config, k, now); ok {
+		data["next_vault_rotation"] = formatTime(next)
+	}
+}
+
+// addFailureFields adds the last failure and the failure count.
+func addFailureFields(data map[string]interface{}, k *keyState) {
+	if k == nil {
+		k = &keyState{}
+	}
+	data["last_rotation_error"] = k.LastError
+	data["last_rotation_error_time"] = formatTime(k.LastErrorTime)
+	data["consecutive_failures"] = k.ConsecutiveFailures
 }
 
 // addRotationFields adds the rotation settings to a read. rotation_period
@@ -51,27 +69,17 @@ func addRotationFields(data map[string]interface{}, cfg *orgConfig, now time.Tim
 	}
 }
 
-// addStatusFields adds the rotation status of an organization.
-func addStatusFields(data map[string]interface{}, e *orgEntry, now time.Time) {
-	k := e.key
-	if k == nil {
-		k = &keyState{}
+// addDataPathFields adds data_path and the bucket fields derived from it.
+func addDataPathFields(data map[string]interface{}, cfg *orgConfig) {
+	dp := cfg.bucket
+	if dp == nil {
+		return
 	}
-	data["key_state"] = k.state()
-	data["version"] = k.Version
-	data["access_key_id"] = k.AccessKeyID
-	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
-	data["key_creation_date"] = formatTime(k.KeyCreationDate)
-	data["key_expires_at"] = formatTime(k.expiresAt())
-	data["last_rotation_error"] = k.LastError
-	data["last_rotation_error_time"] = formatTime(k.LastErrorTime)
-	data["consecutive_failures"] = k.ConsecutiveFailures
-	next, ok := nextRotation(e.config, k, now)
-	if ok {
-		data["next_vault_rotation"] = formatTime(next)
-	} else {
-		data["next_vault_rotation"] = nil
-	}
+	data["data_path"] = cfg.DataPath
+	data["bucket"] = dp.Bucket
+	data["region"] = dp.Region
+	data["prefix"] = dp.Prefix
+	data["bucket_arn"] = dp.ARN()
 }
 
 // addWarnings warns of a stale key and of Cisco's approaching lockout.
@@ -89,25 +97,6 @@ func addWarnings(resp *logical.Response, e *orgEntry, now time.Time) {
 	}
 }
 
-// formatTime renders RFC 3339 in UTC, or nil for the zero time.
-func formatTime(t time.Time) interface{} {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// keyResponse describes a newly stored key, without its secret.
-func keyResponse(k *keyState) *logical.Response {
-	return &logical.Response{Data: map[string]interface{}{
-		"access_key_id":       k.AccessKeyID,
-		"old_access_key_id":   k.OldAccessKeyID,
-		"key_creation_date":   formatTime(k.KeyCreationDate),
-		"version":             k.Version,
-		"last_vault_rotation": formatTime(k.LastVaultRotation),
-	}}
-}
-
 // inDeadlineZone reports that the key is within 14 days of Cisco's lockout.
 func inDeadlineZone(k *keyState, now time.Time) bool {
 	return k.hasKey() && !now.Before(k.expiresAt().Add(-deadlineWarning))
@@ -121,4 +110,35 @@ func deadlineMessage(k *keyState, now time.Time) string {
 	}
 	return fmt.Sprintf("the served key %s reaches Cisco's 90-day lockout at %s (in %s) and has not been rotated: "+
 		"check last_rotation_error on the config and rotate now", k.AccessKeyID, exp.Format(time.RFC3339), exp.Sub(now).Truncate(time.Minute))
+}
+
+// keyResponse describes a newly stored key, without its secret.
+func keyResponse(k *keyState) *logical.Response {
+	return &logical.Response{Data: map[string]interface{}{
+		"access_key_id":       k.AccessKeyID,
+		"old_access_key_id":   k.OldAccessKeyID,
+		"key_creation_date":   formatTime(k.KeyCreationDate),
+		"version":             k.Version,
+		"last_vault_rotation": formatTime(k.LastVaultRotation),
+	}}
+}
+
+// notConfiguredResponse is the 400 for a name without config/<name>.
+func notConfiguredResponse(name string) *logical.Response {
+	return logical.ErrorResponse("no organization %q is configured: write config/%s first", name, name)
+}
+
+// noKeyResponse is the 400 for an organization that has no key yet.
+func noKeyResponse(name string) *logical.Response {
+	return logical.ErrorResponse("no key is stored for %q yet: run \"vault write -f <mount>/rotate/%s\" to rotate now, "+
+		"or store the key refreshed in Cisco's dashboard with \"vault write <mount>/import/%s access_key_id=... "+
+		"secret_access_key=... key_creation_date=...\"", name, name, name)
+}
+
+// formatTime renders RFC 3339 in UTC, or nil for the zero time.
+func formatTime(t time.Time) interface{} {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -1,5 +1,9 @@
 package backend
 
+// The rotation WAL: an entry written before each Cisco call and deleted
+// once its outcome is stored. An entry that no running rotation owns means
+// the outcome is unknown.
+
 import (
 	"context"
 	"encoding/json"
@@ -7,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -23,11 +26,34 @@ type rotationWAL struct {
 	Started time.Time `json:"started"`
 }
 
+// putRotationWAL records that a rotation of name's key prev starts now.
+func putRotationWAL(ctx context.Context, s logical.Storage, name string, prev *keyState, now time.Time) (string, error) {
+	version := 0
+	if prev != nil {
+		version = prev.Version
+	}
+	id, err := framework.PutWAL(ctx, s, walKindRotate, &rotationWAL{Name: name, Version: version, Started: now})
+	if err != nil {
+		return "", fmt.Errorf("writing the rotation WAL failed, Cisco was not called: %w", err)
+	}
+	return id, nil
+}
+
+// deleteRotationWAL deletes a settled rotation's entry. On failure the
+// next tick looks at the WAL again.
+func (b *backend) deleteRotationWAL(ctx context.Context, s logical.Storage, name, id string) {
+	if err := framework.DeleteWAL(ctx, s, id); err != nil {
+		b.logger.Warn("could not delete the rotation WAL entry", "name", name, "error", err)
+		b.walPending.Store(true)
+	}
+}
+
 // recoverOrphanedRotations resolves WAL entries that no running rotation
 // owns: the outcome of those rotations is unknown, so their keys are marked
-// stale and rotated as soon as possible. The framework's own rollback lists
-// wal/ on every tick; running this at load and from WALRollback keeps an
-// idle tick free of storage reads.
+// stale and rotated as soon as possible. The framework's own rollback would
+// list wal/ on every tick; running this at load, and on the tick after a
+// rotation left its entry behind (walPending), keeps an idle tick free of
+// storage reads.
 func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storage) error {
 	ids, err := framework.ListWAL(ctx, s)
 	if err != nil {
@@ -41,7 +67,7 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 		if entry == nil || entry.Kind != walKindRotate {
 			continue
 		}
-		if err := b.walRollback(ctx, &logical.Request{Storage: s}, entry.Kind, entry.Data); err != nil {
+		if err := b.settleOrphanedRotation(ctx, s, entry.Data); err != nil {
 			return err
 		}
 		if err := framework.DeleteWAL(ctx, s, id); err != nil {
@@ -51,11 +77,8 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 	return nil
 }
 
-// walRollback handles one orphaned rotation WAL entry.
-func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
-	if kind != walKindRotate {
-		return nil
-	}
+// settleOrphanedRotation handles one rotation WAL entry's data.
+func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage, data interface{}) error {
 	var w rotationWAL
 	if err := mapToStruct(data, &w); err != nil || w.Name == "" {
 		b.logger.Warn("dropping an unreadable rotation WAL entry")
@@ -68,10 +91,10 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		// A running rotation will settle the key either way.
 		return nil
 	}
-	lock := locksutil.LockForKey(b.locks, w.Name)
-	lock.Lock()
-	defer lock.Unlock()
-	e, err := b.orgLocked(ctx, req.Storage, w.Name)
+	// Called while the mount loads, so it takes the lock without lockOrg.
+	unlock := b.lockName(w.Name)
+	defer unlock()
+	e, err := b.org(ctx, s, w.Name)
 	if err != nil {
 		return err
 	}
@@ -79,17 +102,14 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		return nil // deleted since, or the rotation did finish
 	}
 	now := b.now()
-	failed := keyState{}
-	if e.key != nil {
-		failed = *e.key
-	}
+	failed := failedCopy(e.key)
 	failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
 		"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
 	failed.RetryAt = now // as soon as possible
-	if err := b.storeKey(ctx, req.Storage, w.Name, &failed); err != nil {
+	if err := putKey(ctx, s, w.Name, failed); err != nil {
 		return fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
 	}
-	b.setOrg(w.Name, &orgEntry{config: e.config, key: &failed})
+	b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
 	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
 		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
 	return nil

@@ -1,0 +1,187 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// orgEntry is an immutable snapshot of one organization. Writers replace
+// it whole, so a reader never sees half of an update.
+type orgEntry struct {
+	config *orgConfig
+	key    *keyState
+}
+
+// String and GoString keep secrets out of any printing of an entry.
+func (e orgEntry) String() string {
+	var cfg, key string
+	if e.config != nil {
+		cfg = e.config.String()
+	}
+	if e.key != nil {
+		key = e.key.String()
+	}
+	return "orgEntry{" + cfg + ", " + key + "}"
+}
+
+func (e orgEntry) GoString() string { return e.String() }
+
+// ensureLoaded reads every organization once per backend instance, and
+// settles the rotations that a crash left unfinished.
+func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
+	if b.loaded.Load() {
+		return nil
+	}
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	if b.loaded.Load() {
+		return nil
+	}
+	names, err := s.List(ctx, configPrefix)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		if _, err := b.org(ctx, s, name); err != nil {
+			return err
+		}
+	}
+	if b.writeSafe() {
+		if err := b.recoverOrphanedRotations(ctx, s); err != nil {
+			return err
+		}
+	}
+	now := b.now()
+	for _, name := range names {
+		if e, _ := b.cached(name); e != nil {
+			b.sched.update(name, e, now)
+		}
+	}
+	b.loaded.Store(true)
+	return nil
+}
+
+// cached is the one read of the cache: the organization (nil on a miss)
+// and the generation to pass to a fill.
+func (b *backend) cached(name string) (*orgEntry, uint64) {
+	b.cacheMu.RLock()
+	defer b.cacheMu.RUnlock()
+	return b.cache[name], b.cacheGen
+}
+
+// org returns the organization, reading storage on a cache miss, or
+// (nil, nil) when it is not configured. It takes no lock, so callers may
+// hold the name's lock or not: a fill that raced a write is dropped by the
+// generation check.
+func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*orgEntry, error) {
+	e, gen := b.cached(name)
+	if e != nil {
+		return e, nil
+	}
+	cfg, err := getConfig(ctx, s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	key, err := getKey(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	e = &orgEntry{config: cfg, key: key}
+	b.cacheMu.Lock()
+	if b.cacheGen == gen {
+		b.cache[name] = e
+	}
+	b.cacheMu.Unlock()
+	return e, nil
+}
+
+// lockName takes the name's write lock and returns its unlock.
+func (b *backend) lockName(name string) (unlock func()) {
+	lock := locksutil.LockForKey(b.locks, name)
+	lock.Lock()
+	return lock.Unlock
+}
+
+// lockOrg is the prologue of every change to one organization: load the
+// mount, take the name's lock, look the organization up (nil when it is
+// not configured). The caller must call unlock.
+func (b *backend) lockOrg(ctx context.Context, s logical.Storage, name string) (e *orgEntry, unlock func(), err error) {
+	if err := b.ensureLoaded(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	unlock = b.lockName(name)
+	if e, err = b.org(ctx, s, name); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return e, unlock, nil
+}
+
+// setOrgLocked replaces the cached organization (nil removes it) and
+// updates the rotation queue, after storage was written.
+func (b *backend) setOrgLocked(name string, e *orgEntry) {
+	b.cacheMu.Lock()
+	// A fill that read storage before this write must not land.
+	b.cacheGen++
+	if e == nil {
+		delete(b.cache, name)
+	} else {
+		b.cache[name] = e
+	}
+	b.cacheMu.Unlock()
+	if e == nil {
+		b.sched.remove(name)
+	} else {
+		b.sched.update(name, e, b.now())
+	}
+}
+
+// dropCached forgets the cached organization, so that the next access
+// reads storage again.
+func (b *backend) dropCached(name string) {
+	b.cacheMu.Lock()
+	delete(b.cache, name)
+	b.cacheGen++
+	b.cacheMu.Unlock()
+}
+
+// deleteOrgLocked deletes the organization's key, then its config. The key
+// goes first: a failure then leaves a config without a key, never a key
+// without its config.
+func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name string) error {
+	if err := deleteKey(ctx, s, name); err != nil {
+		return err
+	}
+	if err := deleteConfig(ctx, s, name); err != nil {
+		// The delete may have half-landed: read storage again next time.
+		b.dropCached(name)
+		b.sched.remove(name)
+		return err
+	}
+	b.resetClient(name)
+	b.setOrgLocked(name, nil)
+	return nil
+}
+
+// invalidate runs on nodes that receive replicated writes: drop what they
+// cached so that the next read sees the new value.
+func (b *backend) invalidate(_ context.Context, storageKey string) {
+	name, ok := strings.CutPrefix(storageKey, configPrefix)
+	if !ok {
+		if name, ok = strings.CutPrefix(storageKey, keyPrefix); !ok {
+			return
+		}
+	}
+	b.dropCached(name)
+	b.resetClient(name)
+}
+
+// errNotConfigured is a caller mistake: no config/<name> exists.
+var errNotConfigured = errors.New("not configured")
