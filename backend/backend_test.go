@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -408,4 +409,21 @@ func (e *testEnv) mustRequest(op logical.Operation, path string, data map[string
 	e.t.Helper()
 	resp, err := e.request(op, path, data)
 	return mustOK(e.t, resp, err)
+}
+
+// seedOrganizations stores n organizations with fresh keys, none due.
+func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
+	tb.Helper()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("org-%05d", i)
+		cfg := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", RotationPeriod: defaultRotationPeriod}
+		key := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", i), SecretAccessKey: strings.Repeat("k", 40),
+			KeyCreationDate: now, LastVaultRotation: now, Version: 1}
+		if err := putJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
+			tb.Fatal(err)
+		}
+		if err := putJSON(context.Background(), s, keyPrefix+name, key); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

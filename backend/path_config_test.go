@@ -245,33 +245,3 @@ func TestConfig_WriteStorageFailureIsReported(t *testing.T) {
 		t.Fatal("a failed write left a config behind")
 	}
 }
-
-func TestParseDataPath(t *testing.T) {
-	cases := map[string]struct {
-		in                     string
-		bucket, region, prefix string
-		ok                     bool
-	}{
-		"documented":       {"s3://cisco-managed-eu-central-1/1234567_0123456789abcdef0123456789abcdef01234567", "cisco-managed-eu-central-1", "eu-central-1", "1234567_0123456789abcdef0123456789abcdef01234567", true},
-		"no scheme":        {"cisco-managed-us-west-1/1234567_abc", "cisco-managed-us-west-1", "us-west-1", "1234567_abc", true},
-		"nested prefix":    {"s3://cisco-managed-ap-southeast-2/1234567_abc/dnslogs/", "cisco-managed-ap-southeast-2", "ap-southeast-2", "1234567_abc/dnslogs", true},
-		"empty":            {"", "", "", "", false},
-		"other bucket":     {"s3://logs/1234567", "", "", "", false},
-		"no region":        {"s3://cisco-managed-/x", "", "", "", false},
-		"double slash":     {"s3://cisco-managed-eu-west-1//x", "", "", "", false},
-		"space in prefix":  {"s3://cisco-managed-eu-west-1/a b", "", "", "", false},
-		"dot segment":      {"s3://cisco-managed-eu-west-1/a/./b", "", "", "", false},
-		"upper case regio": {"s3://cisco-managed-EU-WEST-1/x", "", "", "", false},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			dp, err := parseDataPath(tc.in)
-			if (err == nil) != tc.ok {
-				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
-			}
-			if tc.ok && (dp.Bucket != tc.bucket || dp.Region != tc.region || dp.Prefix != tc.prefix) {
-				t.Fatalf("got %+v", dp)
-			}
-		})
-	}
-}

@@ -6,12 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 func TestScheduler_DueKeyRotatesAndUndueKeyDoesNot(t *testing.T) {
@@ -64,64 +62,6 @@ func TestScheduler_ScheduleAndWindow(t *testing.T) {
 		t.Fatal("did not rotate inside the window")
 	}
 	env.assertServesSimKey("acme")
-}
-
-func TestScheduler_NeverPastTheLockout(t *testing.T) {
-	// Automated rotation can never leave a key past 89 days, even when a
-	// schedule's window keeps being missed.
-	cfg := &orgConfig{RotationPeriod: 89*24*time.Hour + 23*time.Hour}
-	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	next, ok := nextRotation(cfg, k, k.KeyCreationDate)
-	if !ok || next.After(k.KeyCreationDate.Add(maxRotationGap)) {
-		t.Fatalf("next = %v", next)
-	}
-	sched, err := parseRotationSchedule("0 3 1 * *", k.KeyCreationDate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = &orgConfig{RotationSchedule: "0 3 1 * *", RotationWindow: time.Hour, parsed: sched}
-	now := k.KeyCreationDate.Add(88 * 24 * time.Hour)
-	next, _ = nextRotation(cfg, k, now)
-	if next.After(k.KeyCreationDate.Add(maxRotationGap)) {
-		t.Fatalf("schedule pushed the rotation to %v, past 89 days", next)
-	}
-}
-
-func TestScheduleGapGuard(t *testing.T) {
-	cases := map[string]bool{
-		"* * * * *":        true,
-		"0 3 * * *":        true,
-		"0 3 * * 1":        true,
-		"0 3 1 * *":        true,
-		"0 3 1 */2 *":      true,
-		"0 3 15 1-12/2 *":  true,
-		"0 3 1 1,4,7,10 *": false, // Jan 1 to Apr 1 is 90 days
-		"0 3 1 */3 *":      false,
-		"0 3 1 1 *":        false,
-		"0 0 29 2 *":       false,
-	}
-	for spec, ok := range cases {
-		t.Run(spec, func(t *testing.T) {
-			_, err := parseRotationSchedule(spec, time.Now())
-			if (err == nil) != ok {
-				t.Fatalf("err = %v, want accepted=%v", err, ok)
-			}
-			if err != nil && !strings.Contains(err.Error(), "90 days old") {
-				t.Fatalf("rejection does not say why: %v", err)
-			}
-		})
-	}
-}
-
-func TestScheduler_BackoffSequence(t *testing.T) {
-	for n, base := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour} {
-		for i := 0; i < 50; i++ {
-			d := retryBackoff(n + 1)
-			if d < base || d > base+base/4 || d > time.Hour {
-				t.Fatalf("retry %d waits %v, want within [%v, %v] and at most 1h", n+1, d, base, min(base+base/4, time.Hour))
-			}
-		}
-	}
 }
 
 func TestScheduler_DefiniteFailuresBackOff(t *testing.T) {
@@ -188,54 +128,6 @@ func TestScheduler_AmbiguousFailureRecoversEarly(t *testing.T) {
 	}
 	if !hasEvent(env, eventRotate, "trigger", triggerRecovery) {
 		t.Fatal("no recovery event")
-	}
-}
-
-func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", nil)
-	env.mustRotate("acme")
-	served := env.simOrg()
-
-	// A crash between Cisco's reply and the storage write: the WAL entry
-	// is stored, Cisco rotated, and the reply died with the process.
-	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 1, Started: env.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := getConfig(t.Context(), env.storage, "acme")
-	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	env.b.Cleanup(t.Context())
-
-	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
-	restarted.sim = env.sim // the config points at the first env's Cisco
-	creds := restarted.mustRead("creds/acme")
-	if creds.Data["key_state"] != "stale" || creds.Data["access_key_id"] != served.CurrentKeyID {
-		t.Fatalf("after restart: %v %v", creds.Data["key_state"], creds.Data["access_key_id"])
-	}
-	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
-		t.Fatalf("orphaned WAL entries left: %v", ids)
-	}
-	restarted.tick() // due at once
-	creds = restarted.mustRead("creds/acme")
-	if creds.Data["key_state"] != "current" || creds.Data["access_key_id"] != env.simOrg().CurrentKeyID || creds.Data["version"] != 2 {
-		t.Fatalf("after recovery: %v", creds.Data)
-	}
-}
-
-func TestScheduler_WALOfFinishedRotationIsDropped(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", nil)
-	env.mustRotate("acme")
-	// The rotation to version 1 stored its key but could not delete its WAL.
-	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 0}); err != nil {
-		t.Fatal(err)
-	}
-	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
-	creds := restarted.mustRead("creds/acme")
-	if creds.Data["key_state"] != "current" {
-		t.Fatal("a finished rotation's WAL marked the key stale")
 	}
 }
 
@@ -329,41 +221,6 @@ func TestScheduler_DeadlineWarnings(t *testing.T) {
 	}
 }
 
-func TestScheduler_Events(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
-	env.mustRotate("acme")
-	env.clock.Advance(time.Minute)
-	env.tick()
-	env.injectFault(ciscosim.Fault{Kind: "error200"})
-	_, _ = env.rotate("acme")
-
-	if !hasEvent(env, eventRotate, "trigger", triggerManual) || !hasEvent(env, eventRotate, "trigger", triggerScheduled) {
-		t.Fatal("missing rotate events")
-	}
-	if !hasEvent(env, eventRotateFail, "error", "Cisco: Internal error") {
-		t.Fatal("missing rotate-fail event")
-	}
-	secret := env.simOrg().SecretAccessKey
-	for _, ev := range env.events.Events {
-		if ev.Event.Metadata.Fields["name"].GetStringValue() != "acme" || ev.Event.Metadata.Fields["version"] == nil {
-			t.Fatalf("event without name or version: %v", ev.Event.Metadata)
-		}
-		if strings.Contains(ev.Event.Metadata.String(), secret) || strings.Contains(ev.Event.Metadata.String(), testClientSecret) {
-			t.Fatal("an event carries a secret")
-		}
-	}
-}
-
-func hasEvent(env *testEnv, eventType, field, value string) bool {
-	for _, ev := range env.events.Events {
-		if string(ev.Type) == eventType && strings.Contains(ev.Event.Metadata.Fields[field].GetStringValue(), value) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestScheduler_IdleTickDoesNoStorageReads holds for any number of
 // organizations: the queue answers from memory.
 func TestScheduler_IdleTickDoesNoStorageReads(t *testing.T) {
@@ -403,59 +260,5 @@ func TestScheduler_LazyLoadFromPeriodic(t *testing.T) {
 	}
 	if env.sim.State().RotateCalls != calls+1 {
 		t.Fatal("the first periodic call did not load and rotate")
-	}
-}
-
-// seedOrganizations stores n organizations with fresh keys, none due.
-func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
-	tb.Helper()
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("org-%05d", i)
-		cfg := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", RotationPeriod: defaultRotationPeriod}
-		key := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", i), SecretAccessKey: strings.Repeat("k", 40),
-			KeyCreationDate: now, LastVaultRotation: now, Version: 1}
-		if err := putJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
-			tb.Fatal(err)
-		}
-		if err := putJSON(context.Background(), s, keyPrefix+name, key); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
-// TestScheduler_StaysWithinCiscoLimits: against a simulator that enforces
-// Cisco's limits, back-to-back rotations on one API key wait for the limit
-// instead of drawing 429s, and a tick never runs two calls of one API key
-// at once.
-func TestScheduler_StaysWithinCiscoLimits(t *testing.T) {
-	orgs := []string{"1000001", "1000002", "1000003", "1000004", "1000005", "1000006"}
-	env := newTestEnv(t, withSimConfig(ciscosim.Config{
-		APIKeys: []ciscosim.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: orgs}},
-	}))
-	for _, org := range orgs {
-		env.configure("org-"+org, map[string]interface{}{"client_id": "msp", "org_id": org, "rotation_period": "1m"})
-	}
-	// Six rotations within a second on one API key: Cisco allows five.
-	began := time.Now()
-	for _, org := range orgs {
-		env.mustRotate("org-" + org)
-	}
-	if elapsed := time.Since(began); elapsed < 900*time.Millisecond {
-		t.Fatalf("six calls on one API key took %v: the 5-per-second limit was not kept", elapsed)
-	}
-	// All six fall due together; the tick serializes them per API key.
-	env.clock.Advance(time.Minute)
-	env.tick()
-	st := env.sim.State()
-	if st.RateLimited != 0 {
-		t.Fatalf("the simulator answered %d calls with 429", st.RateLimited)
-	}
-	if st.MaxConcurrentPerKey != 1 {
-		t.Fatalf("%d calls of one API key ran at once", st.MaxConcurrentPerKey)
-	}
-	for _, org := range orgs {
-		if st.Orgs[org].Rotations != 2 {
-			t.Fatalf("org %s rotated %d times, want 2", org, st.Orgs[org].Rotations)
-		}
 	}
 }
