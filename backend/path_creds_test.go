@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -35,8 +36,8 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 		t.Fatalf("creds fields\n got %s\nwant %s", strings.Join(got, ","), want)
 	}
 	raw := jsonRoundTrip(t, resp.Data)
-	if string(raw["ttl"]) != "1728000" || string(raw["rotation_period"]) != "2592000" {
-		t.Fatalf("ttl=%s rotation_period=%s, want JSON integers 1728000 and 2592000", raw["ttl"], raw["rotation_period"])
+	if string(raw["ttl"]) != "60" || string(raw["rotation_period"]) != "2592000" {
+		t.Fatalf("ttl=%s rotation_period=%s, want JSON integers 60 and 2592000", raw["ttl"], raw["rotation_period"])
 	}
 	var next string
 	if err := json.Unmarshal(raw["next_vault_rotation"], &next); err != nil {
@@ -46,10 +47,10 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 		t.Fatalf("next_vault_rotation %q is not RFC 3339 UTC", next)
 	}
 
-	// Overdue: ttl is 0, never negative.
+	// Overdue: ttl is the re-read interval, never 0 or negative.
 	env.clock.Advance(25 * 24 * time.Hour)
 	resp = env.mustRead("creds/acme")
-	if resp.Data["ttl"] != int64(0) {
+	if resp.Data["ttl"] != int64(60) {
 		t.Fatalf("overdue ttl = %v", resp.Data["ttl"])
 	}
 }
@@ -63,9 +64,10 @@ func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
 	if string(raw["rotation_period"]) != "86400" || string(raw["rotation_window"]) != "3600" || string(raw["rotation_schedule"]) != `"0 3 * * *"` {
 		t.Fatalf("schedule timings: %s %s %s", raw["rotation_period"], raw["rotation_window"], raw["rotation_schedule"])
 	}
-	// The clock is at 12:00; the next run is 03:00 tomorrow.
-	if resp.Data["ttl"] != int64(15*3600) {
-		t.Fatalf("ttl = %v, want %d", resp.Data["ttl"], 15*3600)
+	// The clock is at 12:00; the next run is 03:00 tomorrow, but consumers
+	// re-read every minute.
+	if resp.Data["ttl"] != int64(60) {
+		t.Fatalf("ttl = %v, want %d", resp.Data["ttl"], 60)
 	}
 }
 
@@ -156,5 +158,36 @@ func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 	resp := env.mustRead("creds/acme")
 	if resp.Data["access_key_id"] != other.AccessKeyID || resp.Data["version"] != 7 {
 		t.Fatalf("after invalidate: %v", resp.Data["access_key_id"])
+	}
+}
+
+// TestCreds_TTLBoundsConsumerPickup: Vault Agent re-reads at ttl + 1 s, so
+// ttl bounds how long a consumer keeps a replaced key. It is at most 60 s
+// whatever the period, never past the next scheduled rotation, and never 0.
+func TestCreds_TTLBoundsConsumerPickup(t *testing.T) {
+	cases := map[string]struct {
+		config  map[string]interface{}
+		advance time.Duration
+		want    int64
+	}{
+		"30-day period, just rotated": {map[string]interface{}{"rotation_period": "30d"}, 0, 60},
+		"due in 30 s":                 {map[string]interface{}{"rotation_period": "30d"}, 30*24*time.Hour - 30*time.Second, 30},
+		"due in under a second":       {map[string]interface{}{"rotation_period": "30d"}, 30*24*time.Hour - 400*time.Millisecond, 1},
+		"overdue":                     {map[string]interface{}{"rotation_period": "30d"}, 31 * 24 * time.Hour, 60},
+		"automated rotation off":      {map[string]interface{}{"disable_automated_rotation": true}, 0, 60},
+		"schedule, next run in 15 h":  {map[string]interface{}{"rotation_schedule": "0 3 * * *"}, 0, 60},
+		"schedule, next run in 10 s":  {map[string]interface{}{"rotation_schedule": "0 3 * * *"}, 15*time.Hour - 10*time.Second, 10},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", tc.config)
+			env.mustRotate("acme")
+			env.clock.Advance(tc.advance)
+			resp := env.mustRead("creds/acme")
+			if got := jsonRoundTrip(t, resp.Data)["ttl"]; string(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("ttl = %s, want %d", got, tc.want)
+			}
+		})
 	}
 }

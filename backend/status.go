@@ -13,21 +13,28 @@ import (
 // deadlineWarning is how long before Cisco's lockout reads warn.
 const deadlineWarning = 14 * 24 * time.Hour
 
-// manualOnlyTTL is the re-read interval offered to consumers when keys
-// change only on request.
-const manualOnlyTTL = time.Hour
+// credsRereadInterval caps the ttl that creds reads report. Vault Agent
+// re-reads a lease-less secret with rotation_period ttl + 1 seconds after
+// reading it, so every consumer holds a new key at most this long (plus a
+// second and its render) after any change: a manual, scheduled or recovery
+// rotation, a retry, an import. The cost is one read per consumer per
+// interval, answered from memory.
+const credsRereadInterval = 60 * time.Second
 
-// credsTTL is how long a consumer may keep the key: until the next
-// rotation, 0 when it is overdue.
+// credsTTL is how long a consumer may keep the key before reading again:
+// until the next scheduled rotation, at most credsRereadInterval, and
+// never 0, which would make Vault Agent re-read every second.
 func credsTTL(e *orgEntry, now time.Time) time.Duration {
-	next, ok := nextRotation(e.config, e.key, now)
-	if !ok {
-		return manualOnlyTTL
+	ttl := credsRereadInterval
+	if next, ok := nextRotation(e.config, e.key, now); ok {
+		if d := next.Sub(now); d > 0 && d < ttl {
+			ttl = d.Truncate(time.Second)
+		}
 	}
-	if d := next.Sub(now).Truncate(time.Second); d > 0 {
-		return d
+	if ttl < time.Second {
+		ttl = time.Second
 	}
-	return 0
+	return ttl
 }
 
 // addKeyFields adds the served key's id, version, dates and state, and the
