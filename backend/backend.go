@@ -142,6 +142,14 @@ func (b *backend) resetClient(name string) {
 	b.clientMu.Unlock()
 }
 
+// ciscoCallTimeout is the longest one Cisco call may take.
+func (b *backend) ciscoCallTimeout() time.Duration {
+	if b.callTimeout > 0 {
+		return b.callTimeout
+	}
+	return ciscoCallTimeout
+}
+
 // writeSafe reports whether this node may call Cisco and write: the active
 // node of the primary cluster.
 func (b *backend) writeSafe() bool {

@@ -173,9 +173,9 @@ func validateRotationPeriod(p time.Duration) error {
 	switch {
 	case p < minRotationPeriod:
 		return errors.New("rotation_period must be at least 1m (60 s)")
-	case p >= keyLifetime:
-		return fmt.Errorf("rotation_period must be below 90d (7776000 s): Cisco locks the organization out of its bucket "+
-			"when the key is 90 days old, so a key must be rotated before then; got %s", formatDays(p))
+	case p > maxRotationGap:
+		return fmt.Errorf("rotation_period must be at most 89d (7689600 s): Cisco locks the organization out of its bucket "+
+			"when the key is 90 days old, and the plugin rotates by day 89 at the latest to leave a day for retries; got %s", formatDays(p))
 	}
 	return nil
 }

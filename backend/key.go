@@ -35,7 +35,22 @@ type keyState struct {
 	// RetryAt is when the scheduler retries after a failure; zero when no
 	// retry is pending.
 	RetryAt time.Time `json:"retry_at"`
+
+	// Origin is how the key came: originRotation or originImport; empty
+	// for keys stored before it was recorded.
+	Origin string `json:"origin,omitempty"`
+	// SettledRotation is the WAL id of the last rotation whose outcome is
+	// stored here, so that recovery can tell it from an unknown one.
+	SettledRotation string `json:"settled_rotation,omitempty"`
 }
+
+const (
+	originRotation = "rotation"
+	originImport   = "import"
+	// creationDateTolerance is how far Cisco's keyCreationDate may be from
+	// the time the plugin rotated before the rotation time counts instead.
+	creationDateTolerance = time.Hour
+)
 
 // String and GoString keep the secret out of any %v, %+v or %#v.
 func (k keyState) String() string {
@@ -59,14 +74,28 @@ func (k *keyState) state() string {
 // issuedAt is when the key's 90 days started: the earlier of Cisco's
 // creation date and Vault's rotation, so an imported key counts from its
 // true creation.
+// For a key the plugin rotated, Cisco's date counts only when it is close
+// to the rotation: a bogus date far in the past would make the key due
+// again at once.
 func (k *keyState) issuedAt() time.Time {
+	created, rotated := k.KeyCreationDate, k.LastVaultRotation
 	switch {
-	case k.KeyCreationDate.IsZero():
-		return k.LastVaultRotation
-	case k.LastVaultRotation.IsZero() || k.KeyCreationDate.Before(k.LastVaultRotation):
-		return k.KeyCreationDate
+	case created.IsZero():
+		return rotated
+	case rotated.IsZero():
+		return created
+	case k.Origin == originRotation && !datesAgree(created, rotated):
+		return rotated
+	case created.Before(rotated):
+		return created
 	}
-	return k.LastVaultRotation
+	return rotated
+}
+
+// datesAgree reports whether two instants are within creationDateTolerance.
+func datesAgree(a, b time.Time) bool {
+	d := a.Sub(b)
+	return -creationDateTolerance <= d && d <= creationDateTolerance
 }
 
 // expiresAt is Cisco's lockout of this key.
@@ -113,7 +142,7 @@ func deleteKey(ctx context.Context, s logical.Storage, name string) error {
 
 // successor is the key that replaces prev: a new version with a clean
 // status.
-func successor(prev *keyState, k issuedKey, now time.Time) *keyState {
+func successor(prev *keyState, k issuedKey, origin string, now time.Time) *keyState {
 	version := 0
 	if prev != nil {
 		version = prev.Version
@@ -125,6 +154,7 @@ func successor(prev *keyState, k issuedKey, now time.Time) *keyState {
 		KeyCreationDate:   k.CreationDate,
 		LastVaultRotation: now,
 		Version:           version + 1,
+		Origin:            origin,
 	}
 }
 
@@ -138,8 +168,20 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 		k.Stale = true
 	}
 	if retry || k.Stale {
-		k.RetryAt = now.Add(retryBackoff(k.ConsecutiveFailures)).Truncate(time.Second)
+		wait := retryBackoff(k.ConsecutiveFailures)
+		// The last day before the lockout is never spent in long waits.
+		if k.hasKey() && k.expiresAt().Sub(now) < 24*time.Hour && wait > lastDayBackoff {
+			wait = lastDayBackoff
+		}
+		k.RetryAt = now.Add(wait).Truncate(time.Second)
 	}
+}
+
+// retryingAt is a copy of k whose next retry is at t.
+func (k *keyState) retryingAt(t time.Time) *keyState {
+	copied := *k
+	copied.RetryAt = t
+	return &copied
 }
 
 // failedCopy is a copy of k, or of an empty key, to mark a failure on.

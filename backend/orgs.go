@@ -78,28 +78,39 @@ func (b *backend) cached(name string) (*orgEntry, uint64) {
 
 // org returns the organization, reading storage on a cache miss, or
 // (nil, nil) when it is not configured. It takes no lock, so callers may
-// hold the name's lock or not: a fill that raced a write is dropped by the
-// generation check.
+// hold the name's lock or not. A write that lands during a miss changes the
+// generation: the read is then repeated, so that neither the cache nor the
+// caller gets one version's config with another's key.
 func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*orgEntry, error) {
-	e, gen := b.cached(name)
-	if e != nil {
-		return e, nil
+	for attempt := 0; ; attempt++ {
+		e, gen := b.cached(name)
+		if e != nil {
+			return e, nil
+		}
+		cfg, err := getConfig(ctx, s, name)
+		if err != nil {
+			return nil, err
+		}
+		var key *keyState
+		if cfg != nil {
+			if key, err = getKey(ctx, s, name); err != nil {
+				return nil, err
+			}
+		}
+		b.cacheMu.Lock()
+		settled := b.cacheGen == gen
+		if settled && cfg != nil {
+			e = &orgEntry{config: cfg, key: key}
+			b.cache[name] = e
+		}
+		b.cacheMu.Unlock()
+		if settled || attempt >= 3 {
+			if cfg == nil {
+				return nil, nil
+			}
+			return &orgEntry{config: cfg, key: key}, nil
+		}
 	}
-	cfg, err := getConfig(ctx, s, name)
-	if err != nil || cfg == nil {
-		return nil, err
-	}
-	key, err := getKey(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	e = &orgEntry{config: cfg, key: key}
-	b.cacheMu.Lock()
-	if b.cacheGen == gen {
-		b.cache[name] = e
-	}
-	b.cacheMu.Unlock()
-	return e, nil
 }
 
 // lockName takes the name's write lock and returns its unlock.
@@ -167,7 +178,7 @@ func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name s
 	}
 	b.resetClient(name)
 	b.setOrgLocked(name, nil)
-	return nil
+	return deleteRotationWALsOf(ctx, s, name)
 }
 
 // invalidate runs on nodes that receive replicated writes: drop what they

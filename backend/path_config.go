@@ -59,7 +59,7 @@ func pathConfig(b *backend) []*framework.Path {
 				},
 				"rotation_period": {
 					Type:        framework.TypeDurationSecond,
-					Description: "Rotate when the key is this old. Default 60 days (5184000 s); at least 1 minute and below Cisco's 90-day lockout. Mutually exclusive with rotation_schedule; 0 restores the default.",
+					Description: "Rotate when the key is this old. Default 60 days (5184000 s); at least 1 minute and at most 89 days, a day before Cisco's 90-day lockout. Mutually exclusive with rotation_schedule; 0 restores the default.",
 				},
 				"rotation_schedule": {
 					Type:        framework.TypeString,
@@ -127,7 +127,17 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := putConfig(ctx, req.Storage, name, cfg); err != nil {
+		// The write may have landed: read storage again next time.
+		b.dropCached(name)
 		return nil, err
+	}
+	// New credentials, URLs or org_id may fix what failed: retry at the
+	// next tick, not after the backoff.
+	if now := b.now(); prev != nil && prev.config.settings() != cfg.settings() && key != nil && key.RetryAt.After(now) {
+		key = key.retryingAt(now)
+		if err := putKey(ctx, req.Storage, name, key); err != nil {
+			b.logger.Warn("could not store the cleared retry backoff", "name", name, "error", err)
+		}
 	}
 	b.resetClient(name)
 	b.setOrgLocked(name, &orgEntry{config: cfg, key: key})

@@ -39,7 +39,8 @@ func TestConfig_Validation(t *testing.T) {
 		"data_path dot dot":        {set: map[string]interface{}{"data_path": "cisco-managed-us-west-2/../x"}, want: "data_path must look like"},
 		"period below 1m":          {set: map[string]interface{}{"rotation_period": "30s"}, want: "at least 1m"},
 		"period 90 days":           {set: map[string]interface{}{"rotation_period": "90d"}, want: "Cisco locks the organization out"},
-		"period over 90 days":      {set: map[string]interface{}{"rotation_period": "120d"}, want: "must be below 90d"},
+		"period over 90 days":      {set: map[string]interface{}{"rotation_period": "120d"}, want: "must be at most 89d"},
+		"period of 89 days and 1s": {set: map[string]interface{}{"rotation_period": 89*86400 + 1}, want: "leave a day for retries"},
 		"period and schedule":      {set: map[string]interface{}{"rotation_period": "30d", "rotation_schedule": "0 3 1 * *"}, want: "mutually exclusive"},
 		"window without schedule":  {set: map[string]interface{}{"rotation_window": "2h"}, want: "only with rotation_schedule"},
 		"window below 1h":          {set: map[string]interface{}{"rotation_schedule": "0 3 1 * *", "rotation_window": "30m"}, want: "at least 1h"},
@@ -114,8 +115,8 @@ func TestConfig_AcceptedValues(t *testing.T) {
 			check: map[string]interface{}{"rotation_period": int64(60)},
 		},
 		"longest period": {
-			set:   map[string]interface{}{"rotation_period": 90*86400 - 1},
-			check: map[string]interface{}{"rotation_period": int64(90*86400 - 1)},
+			set:   map[string]interface{}{"rotation_period": "89d"},
+			check: map[string]interface{}{"rotation_period": int64(89 * 86400)},
 		},
 		"monthly schedule with window": {
 			set:   map[string]interface{}{"rotation_schedule": "0 3 1 * *", "rotation_window": "2h"},

@@ -64,7 +64,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 			imported.OldAccessKeyID = prev.OldAccessKeyID
 		}
 	}
-	next := successor(e.key, imported, now)
+	next := successor(e.key, imported, originImport, now)
 	if err := putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}

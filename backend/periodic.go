@@ -37,16 +37,19 @@ type scheduler struct {
 	queue  rotationQueue
 	warned map[string]time.Time
 
+	// budget is tickBudget; tests shorten it.
+	budget time.Duration
+
 	ticking atomic.Bool
 }
 
 func newScheduler(b *backend) *scheduler {
-	return &scheduler{b: b, queue: newRotationQueue(), warned: make(map[string]time.Time)}
+	return &scheduler{b: b, queue: newRotationQueue(), warned: make(map[string]time.Time), budget: tickBudget}
 }
 
-// nextActionLocked is when an organization next needs the scheduler. The
+// nextAction is when an organization next needs the scheduler. The
 // caller holds s.mu.
-func (s *scheduler) nextActionLocked(name string, e *orgEntry, now time.Time) (time.Time, bool) {
+func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
 	at, ok := nextRotation(e.config, e.key, now)
 	if k := e.key; k.hasKey() {
 		warnAt := k.expiresAt().Add(-deadlineWarning)
@@ -64,7 +67,7 @@ func (s *scheduler) nextActionLocked(name string, e *orgEntry, now time.Time) (t
 func (s *scheduler) update(name string, e *orgEntry, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if at, ok := s.nextActionLocked(name, e, now); ok {
+	if at, ok := s.nextAction(name, e, now); ok {
 		s.queue.set(name, at)
 	} else {
 		s.queue.remove(name)
@@ -124,13 +127,15 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	if len(due) == 0 {
 		return
 	}
-	budget, cancel := context.WithTimeout(ctx, tickBudget)
-	defer cancel()
-	if d, ok := ctx.Deadline(); ok {
-		var cancelMargin context.CancelFunc
-		budget, cancelMargin = context.WithDeadline(budget, d.Add(-tickDeadlineMargin))
-		defer cancelMargin()
+	// A rotation starts only if it can finish within the budget: the wait
+	// for its API key's turn ends a Cisco call's length before the budget
+	// does, and a started call is never cut short.
+	end := time.Now().Add(s.budget)
+	if d, ok := ctx.Deadline(); ok && d.Add(-tickDeadlineMargin).Before(end) {
+		end = d.Add(-tickDeadlineMargin)
 	}
+	startBy, cancel := context.WithDeadline(ctx, end.Add(-b.ciscoCallTimeout()))
+	defer cancel()
 
 	groups := make(map[string][]string)
 	var order []string
@@ -159,8 +164,8 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 			defer wg.Done()
 			for names := range work {
 				for _, name := range names {
-					if budget.Err() == nil {
-						s.rotateDue(budget, st, name)
+					if startBy.Err() == nil {
+						s.rotateDue(startBy, st, name)
 					}
 					// Requeue from the latest state, whatever happened.
 					s.requeue(name)
@@ -181,9 +186,11 @@ func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name stri
 	if e, _ := b.cached(name); e != nil && e.key != nil && e.key.Stale {
 		trigger = triggerRecovery
 	}
+	// Failures are recorded and logged by the rotation; what is left here
+	// is a rotation that did not start.
 	if _, err := b.rotate(ctx, st, name, trigger); err != nil {
 		var rl *rateLimitedError
-		if errors.As(err, &rl) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.As(err, &rl) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errNotDue) {
 			b.logger.Debug("rotation postponed", "name", name, "reason", err.Error())
 		}
 	}

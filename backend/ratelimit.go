@@ -68,11 +68,15 @@ func (l *apiKeyLimiter) acquire(ctx context.Context, apiKey string) (release fun
 	limits := l.limits
 	l.mu.Unlock()
 
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, ciscoCallTimeout)
 	defer cancel()
 	select {
 	case ks.turn <- struct{}{}:
 	case <-ctx.Done():
+		if err := caller.Err(); err != nil {
+			return nil, err // the caller's own deadline: not started
+		}
 		return nil, errAPIKeyBusy
 	}
 	release = func() { <-ks.turn }

@@ -30,25 +30,44 @@ type rotationCall struct {
 	err  error
 }
 
+// errNotDue means a scheduled or recovery rotation found, under the name's
+// lock, that the key is no longer due: another rotation landed first.
+var errNotDue = errors.New("the key is no longer due")
+
 // rotate rotates one organization's key. Concurrent calls for the same
-// name share one Cisco call and its result.
+// name share one Cisco call and its result. ctx bounds only the wait to
+// start: a started rotation finishes and persists even if its caller
+// leaves.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name, trigger string) (*keyState, error) {
-	b.inflightMu.Lock()
-	if c, ok := b.inflight[name]; ok {
+	// Load first: loading settles orphaned WAL entries, and one of this
+	// name must not be mistaken for this rotation's own.
+	if err := b.ensureLoaded(ctx, s); err != nil {
+		return nil, err
+	}
+	for {
+		b.inflightMu.Lock()
+		c, ok := b.inflight[name]
+		if !ok {
+			break
+		}
 		b.inflightMu.Unlock()
 		select {
 		case <-c.done:
-			return c.key, c.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		// A request to rotate is not served by a scheduled call that found
+		// nothing to do.
+		if trigger == triggerManual && errors.Is(c.err, errNotDue) {
+			continue
+		}
+		return c.key, c.err
 	}
 	c := &rotationCall{done: make(chan struct{})}
 	b.inflight[name] = c
 	b.inflightMu.Unlock()
 
-	// A started rotation finishes and persists even if its caller leaves.
-	c.key, c.err = b.runRotation(context.WithoutCancel(ctx), s, name, trigger)
+	c.key, c.err = b.runRotation(ctx, s, name, trigger)
 
 	b.inflightMu.Lock()
 	delete(b.inflight, name)
@@ -68,17 +87,34 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	if e == nil {
 		return nil, errNotConfigured
 	}
+	// What made the tick call this was read before the lock; a manual
+	// rotation may have landed since.
+	if trigger != triggerManual {
+		if at, ok := nextRotation(e.config, e.key, b.now()); !ok || at.After(b.now()) {
+			return nil, errNotDue
+		}
+	}
 	if !b.writeSafe() {
+		b.recordFailureLocked(ctx, s, name, e, logical.ErrReadOnly, trigger, "", b.now())
 		return nil, logical.ErrReadOnly
 	}
 	release, err := b.limiter.acquire(ctx, e.config.apiKey())
 	if err != nil {
+		// Cisco's rate limit or the caller's deadline only postpone; a busy
+		// API key is a failed attempt.
+		if errors.Is(err, errAPIKeyBusy) {
+			b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
+		}
 		return nil, err
 	}
 	defer release()
 
+	// From here on the rotation runs to its end whatever ctx does: a Cisco
+	// call cut short is a lost secret.
+	ctx = context.WithoutCancel(ctx)
 	walID, err := putRotationWAL(ctx, s, name, e.key, b.now())
 	if err != nil {
+		b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
 		return nil, err
 	}
 	issued, callErr := b.client(name, e.config).rotateKey(ctx)
@@ -93,28 +129,41 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	if issued.CreationDateMissing {
 		b.logger.Warn("Cisco's reply had no readable keyCreationDate; using the time of the reply", "name", name, "access_key_id", issued.AccessKeyID)
+	} else if !datesAgree(issued.CreationDate, now) {
+		b.logger.Warn("Cisco's keyCreationDate is far from the time of the rotation; the key's age counts from the rotation",
+			"name", name, "access_key_id", issued.AccessKeyID, "key_creation_date", issued.CreationDate.Format(time.RFC3339),
+			"rotated_at", now.Format(time.RFC3339))
 	}
-	next := successor(e.key, *issued, now)
+	next := successor(e.key, *issued, originRotation, now)
+	next.SettledRotation = walID
 	if err := putKey(ctx, s, name, next); err != nil {
-		// Cisco replaced the key and we could not keep the new one: the
-		// served key is dead. The WAL stays, so a restart sees it too.
-		lostErr := &lostKeyError{name: name, accessKeyID: issued.AccessKeyID, cause: err}
-		b.logger.Error("the key Cisco issued could not be stored and is lost; a new rotation is needed",
-			"name", name, "access_key_id", issued.AccessKeyID, "error", err)
-		failed := failedCopy(e.key)
-		failed.markFailed(lostErr.Error(), now, true, true)
-		b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
-		b.walPending.Store(true)
-		b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
-		return nil, lostErr
+		return nil, b.storeLostKeyLocked(ctx, s, name, e, issued.AccessKeyID, err, trigger, walID, now)
 	}
-	// A WAL entry left behind is harmless: recovery sees that the stored
-	// version moved on.
 	b.deleteRotationWAL(ctx, s, name, walID)
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
 	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
 	return next, nil
+}
+
+// storeLostKeyLocked records that Cisco replaced the key and the new one
+// could not be stored: the served key is dead. The stale mark is stored if
+// storage takes it; else the WAL entry stays, so a restart sees it too.
+func (b *backend) storeLostKeyLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, lostID string, cause error, trigger, walID string, now time.Time) error {
+	lostErr := &lostKeyError{name: name, accessKeyID: lostID, cause: cause}
+	b.logger.Error("the key Cisco issued could not be stored and is lost; a new rotation is needed",
+		"name", name, "access_key_id", lostID, "error", cause)
+	failed := failedCopy(e.key)
+	failed.markFailed(lostErr.Error(), now, true, true)
+	failed.SettledRotation = walID
+	if err := putKey(ctx, s, name, failed); err != nil {
+		b.walPending.Store(true)
+	} else {
+		b.deleteRotationWAL(ctx, s, name, walID)
+	}
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
+	return lostErr
 }
 
 // lostKeyError means Cisco issued a key that could not be stored.
@@ -130,17 +179,25 @@ func (e *lostKeyError) Error() string {
 
 func (e *lostKeyError) Unwrap() error { return e.cause }
 
-// recordFailureLocked stores the failure on the organization. Ambiguous
-// failures mark the key stale; scheduled ones retry with backoff.
+// recordFailureLocked records and logs a failed attempt on the
+// organization. Ambiguous failures mark the key stale; scheduled ones retry
+// with backoff. walID is the attempt's WAL entry, empty when the attempt
+// ended before Cisco was called.
 func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, callErr error, trigger, walID string, now time.Time) {
+	ctx = context.WithoutCancel(ctx)
 	failed := failedCopy(e.key)
 	ambiguous := isAmbiguous(callErr)
 	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
+	if walID != "" {
+		failed.SettledRotation = walID
+	}
 	if err := putKey(ctx, s, name, failed); err != nil {
-		// Keep the WAL: the next tick or a restart marks the key stale again.
+		// Keep the WAL: the next tick or a restart settles it again.
 		b.logger.Error("could not store the rotation failure", "name", name, "error", err)
-		b.walPending.Store(true)
-	} else {
+		if walID != "" {
+			b.walPending.Store(true)
+		}
+	} else if walID != "" {
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})

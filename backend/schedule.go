@@ -24,6 +24,8 @@ const (
 
 	minRetryBackoff = time.Minute
 	maxRetryBackoff = time.Hour
+	// lastDayBackoff caps the backoff in the last day before the lockout.
+	lastDayBackoff = 5 * time.Minute
 )
 
 // parseRotationSchedule parses a 5-field cron schedule in UTC and rejects
@@ -79,11 +81,19 @@ func maxScheduleGap(s *cron.SpecSchedule, from time.Time) time.Duration {
 // nextRotation is when the organization's key is due. It reports false
 // when nothing is scheduled: automated rotation is off or no key is stored.
 func nextRotation(cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) {
-	if cfg.DisableAutomatedRotation || k == nil || (!k.hasKey() && !k.Stale) {
+	if k == nil || (!k.hasKey() && !k.Stale) {
+		return time.Time{}, false
+	}
+	if k.Stale {
+		// A possibly dead key is recovered whatever the settings: that
+		// finishes a rotation that was already asked for.
+		return k.RetryAt, true
+	}
+	if cfg.DisableAutomatedRotation {
 		return time.Time{}, false
 	}
 	if !k.RetryAt.IsZero() {
-		return k.RetryAt, true
+		return retryInWindow(cfg, k, k.RetryAt), true
 	}
 	base := k.issuedAt()
 	var due time.Time
@@ -105,6 +115,26 @@ func nextRotation(cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) 
 		due = limit
 	}
 	return due, true
+}
+
+// retryInWindow moves a retry that falls outside every window of the
+// schedule to the next run, but not past the 89-day limit.
+func retryInWindow(cfg *orgConfig, k *keyState, retry time.Time) time.Time {
+	sched := cfg.schedule()
+	if sched == nil || cfg.RotationWindow <= 0 {
+		return retry
+	}
+	run := sched.Next(retry.Add(-cfg.RotationWindow))
+	if !run.After(retry) {
+		return retry // inside the window of run
+	}
+	if limit := k.issuedAt().Add(maxRotationGap); run.After(limit) {
+		run = limit
+	}
+	if run.Before(retry) {
+		return retry
+	}
+	return run
 }
 
 // effectivePeriod is the rotation period, or with a schedule the time

@@ -67,8 +67,14 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 		if entry == nil || entry.Kind != walKindRotate {
 			continue
 		}
-		if err := b.settleOrphanedRotation(ctx, s, entry.Data); err != nil {
+		settled, err := b.settleOrphanedRotation(ctx, s, id, entry.Data)
+		if err != nil {
 			return err
+		}
+		if !settled {
+			// Its rotation is still running; look again on the next tick.
+			b.walPending.Store(true)
+			continue
 		}
 		if err := framework.DeleteWAL(ctx, s, id); err != nil {
 			return fmt.Errorf("deleting the rotation WAL: %w", err)
@@ -77,41 +83,66 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 	return nil
 }
 
-// settleOrphanedRotation handles one rotation WAL entry's data.
-func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage, data interface{}) error {
+// settleOrphanedRotation handles one rotation WAL entry. It reports false
+// when the entry must stay: a rotation of that name is running, and the
+// entry may be its own.
+func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage, id string, data interface{}) (bool, error) {
 	var w rotationWAL
 	if err := mapToStruct(data, &w); err != nil || w.Name == "" {
 		b.logger.Warn("dropping an unreadable rotation WAL entry")
-		return nil
+		return true, nil
 	}
 	b.inflightMu.Lock()
 	_, running := b.inflight[w.Name]
 	b.inflightMu.Unlock()
 	if running {
-		// A running rotation will settle the key either way.
-		return nil
+		return false, nil
 	}
 	// Called while the mount loads, so it takes the lock without lockOrg.
 	unlock := b.lockName(w.Name)
 	defer unlock()
 	e, err := b.org(ctx, s, w.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if e == nil || (e.key != nil && e.key.Version > w.Version) {
-		return nil // deleted since, or the rotation did finish
+	if e == nil || (e.key != nil && (e.key.Version > w.Version || e.key.SettledRotation == id)) {
+		return true, nil // deleted since, or the outcome was stored
 	}
 	now := b.now()
 	failed := failedCopy(e.key)
 	failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
 		"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
 	failed.RetryAt = now // as soon as possible
+	failed.SettledRotation = id
 	if err := putKey(ctx, s, w.Name, failed); err != nil {
-		return fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
+		return false, fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
 	}
 	b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
 	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
 		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
+	return true, nil
+}
+
+// deleteRotationWALsOf deletes the WAL entries of a deleted organization,
+// so that one re-created under its name does not inherit them.
+func deleteRotationWALsOf(ctx context.Context, s logical.Storage, name string) error {
+	ids, err := framework.ListWAL(ctx, s)
+	if err != nil {
+		return fmt.Errorf("listing the rotation WAL: %w", err)
+	}
+	for _, id := range ids {
+		entry, err := framework.GetWAL(ctx, s, id)
+		if err != nil {
+			return fmt.Errorf("reading the rotation WAL: %w", err)
+		}
+		var w rotationWAL
+		if entry == nil || entry.Kind != walKindRotate || mapToStruct(entry.Data, &w) != nil || w.Name != name {
+			continue
+		}
+		if err := framework.DeleteWAL(ctx, s, id); err != nil {
+			return fmt.Errorf("deleting the rotation WAL: %w", err)
+		}
+	}
 	return nil
 }
 
