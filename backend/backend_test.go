@@ -280,8 +280,9 @@ type testStorage struct {
 	logical.Storage
 	gets, lists atomic.Int64
 	mu          sync.Mutex
-	// failPut decides whether a Put fails; nil means never.
-	failPut func(key string) bool
+	// failPut and failDelete decide whether a Put or Delete fails; nil
+	// means never.
+	failPut, failDelete func(key string) bool
 }
 
 func newTestStorage() *testStorage {
@@ -308,6 +309,22 @@ func (s *testStorage) Put(ctx context.Context, entry *logical.StorageEntry) erro
 		return errInjectedPut
 	}
 	return s.Storage.Put(ctx, entry)
+}
+
+func (s *testStorage) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	fail := s.failDelete
+	s.mu.Unlock()
+	if fail != nil && fail(key) {
+		return errInjectedPut
+	}
+	return s.Storage.Delete(ctx, key)
+}
+
+func (s *testStorage) setFailDelete(f func(key string) bool) {
+	s.mu.Lock()
+	s.failDelete = f
+	s.mu.Unlock()
 }
 
 func (s *testStorage) setFailPut(f func(key string) bool) {

@@ -47,13 +47,16 @@ type apiKeyLimiter struct {
 	keys map[string]*apiKeyState
 	// limits are the rate limits kept per API key.
 	limits []rateLimit
+	// turnTimeout is how long a call waits for its API key's turn before
+	// the key counts as busy.
+	turnTimeout time.Duration
 	// now is real time, not the backend's clock: Cisco counts calls in
 	// real time, and a test's fake clock does not move while a call waits.
 	now func() time.Time
 }
 
 func newAPIKeyLimiter() *apiKeyLimiter {
-	return &apiKeyLimiter{keys: make(map[string]*apiKeyState), limits: ciscoAdminLimits, now: time.Now}
+	return &apiKeyLimiter{keys: make(map[string]*apiKeyState), limits: ciscoAdminLimits, turnTimeout: ciscoCallTimeout, now: time.Now}
 }
 
 // acquire waits for the API key's turn and for its rate limits. The caller
@@ -69,7 +72,7 @@ func (l *apiKeyLimiter) acquire(ctx context.Context, apiKey string) (release fun
 	l.mu.Unlock()
 
 	caller := ctx
-	ctx, cancel := context.WithTimeout(ctx, ciscoCallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, l.turnTimeout)
 	defer cancel()
 	select {
 	case ks.turn <- struct{}{}:

@@ -96,8 +96,9 @@ func addWarnings(resp *logical.Response, e *orgEntry, now time.Time) {
 		return
 	}
 	if k.Stale {
-		resp.AddWarning("the served key may be dead: a rotation's outcome is unknown (" + k.LastError +
-			"); a new rotation is scheduled, or run: vault write -f <mount>/rotate/<name>")
+		resp.AddWarning(fmt.Sprintf("the served key may be dead: a rotation's outcome is unknown (%s); "+
+			"the plugin rotates again at %s, or run now: vault write -f <mount>/rotate/<name>",
+			k.LastError, k.RetryAt.UTC().Format(time.RFC3339)))
 	}
 	if inDeadlineZone(k, now) {
 		resp.AddWarning(deadlineMessage(k, now))

@@ -137,6 +137,10 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	org.OldKeyID = org.CurrentKeyID
 	org.CurrentKeyID, org.SecretAccessKey = newKeyPair()
 	org.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	if fault.Kind == "old_date" {
+		// Cisco's date for a key it just made, 200 days in the past.
+		org.KeyCreationDate = s.now().UTC().AddDate(0, 0, -200).Format("2006-01-02T15:04:05")
+	}
 	org.Rotations++
 	reply := map[string]interface{}{
 		"oldKeyId": org.OldKeyID, "currentKeyId": org.CurrentKeyID,

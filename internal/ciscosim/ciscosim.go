@@ -42,7 +42,8 @@ type Config struct {
 
 // Fault makes upcoming rotateKey calls fail.
 type Fault struct {
-	// Kind: 5xx, 429, error200, malformed, empty, delay, drop, expire_token.
+	// Kind: 5xx, 429, error200, malformed, empty, delay, drop, expire_token,
+	// old_date (success with a keyCreationDate 200 days in the past).
 	Kind    string `json:"kind"`
 	Count   int    `json:"count"`    // calls it hits; 0 means 1
 	OrgID   string `json:"org_id"`   // only calls for this org, if set

@@ -32,7 +32,7 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || !validFault(f.Kind) {
-			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token\",\"count\":1}"})
+			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token|old_date\",\"count\":1}"})
 			return
 		}
 		s.InjectFault(f)
@@ -49,7 +49,7 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 
 func validFault(kind string) bool {
 	switch kind {
-	case "5xx", "429", "error200", "malformed", "empty", "delay", "drop", "expire_token":
+	case "5xx", "429", "error200", "malformed", "empty", "delay", "drop", "expire_token", "old_date":
 		return true
 	}
 	return false
