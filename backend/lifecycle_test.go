@@ -304,9 +304,13 @@ func TestLifecycle_SettledFailureIsNotMarkedStale(t *testing.T) {
 		t.Fatal("error200 reported success")
 	}
 	env.storage.setFailDelete(nil)
+	rotations := env.simOrg().Rotations
 	env.tick() // settles the WAL left behind
-	if got := env.mustRead("creds/acme").Data["key_state"]; got != "current" {
-		t.Fatalf("a settled definite failure made the key %v", got)
+	if got := env.simOrg().Rotations - rotations; got != 0 {
+		t.Fatalf("settling a stored definite failure rotated %d times", got)
+	}
+	if hasEvent(env, eventRotate, "trigger", triggerRecovery) {
+		t.Fatal("a settled definite failure was treated as unknown")
 	}
 	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
 		t.Fatalf("WAL entries left: %v", ids)
