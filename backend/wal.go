@@ -55,6 +55,23 @@ func (b *backend) deleteRotationWAL(ctx context.Context, s logical.Storage, name
 // rotation left its entry behind (walPending), keeps an idle tick free of
 // storage reads.
 func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storage) error {
+	return forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
+		settled, err := b.settleOrphanedRotation(ctx, s, id, data)
+		if err != nil {
+			return err
+		}
+		if !settled {
+			// Its rotation is still running; look again on the next tick.
+			b.walPending.Store(true)
+			return nil
+		}
+		return deleteWALEntry(ctx, s, id)
+	})
+}
+
+// forEachRotationWAL calls fn with the id and data of every rotation WAL
+// entry.
+func forEachRotationWAL(ctx context.Context, s logical.Storage, fn func(id string, data interface{}) error) error {
 	ids, err := framework.ListWAL(ctx, s)
 	if err != nil {
 		return fmt.Errorf("listing the rotation WAL: %w", err)
@@ -67,18 +84,16 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 		if entry == nil || entry.Kind != walKindRotate {
 			continue
 		}
-		settled, err := b.settleOrphanedRotation(ctx, s, id, entry.Data)
-		if err != nil {
+		if err := fn(id, entry.Data); err != nil {
 			return err
 		}
-		if !settled {
-			// Its rotation is still running; look again on the next tick.
-			b.walPending.Store(true)
-			continue
-		}
-		if err := framework.DeleteWAL(ctx, s, id); err != nil {
-			return fmt.Errorf("deleting the rotation WAL: %w", err)
-		}
+	}
+	return nil
+}
+
+func deleteWALEntry(ctx context.Context, s logical.Storage, id string) error {
+	if err := framework.DeleteWAL(ctx, s, id); err != nil {
+		return fmt.Errorf("deleting the rotation WAL: %w", err)
 	}
 	return nil
 }
@@ -126,24 +141,13 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 // deleteRotationWALsOf deletes the WAL entries of a deleted organization,
 // so that one re-created under its name does not inherit them.
 func deleteRotationWALsOf(ctx context.Context, s logical.Storage, name string) error {
-	ids, err := framework.ListWAL(ctx, s)
-	if err != nil {
-		return fmt.Errorf("listing the rotation WAL: %w", err)
-	}
-	for _, id := range ids {
-		entry, err := framework.GetWAL(ctx, s, id)
-		if err != nil {
-			return fmt.Errorf("reading the rotation WAL: %w", err)
-		}
+	return forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
 		var w rotationWAL
-		if entry == nil || entry.Kind != walKindRotate || mapToStruct(entry.Data, &w) != nil || w.Name != name {
-			continue
+		if mapToStruct(data, &w) != nil || w.Name != name {
+			return nil
 		}
-		if err := framework.DeleteWAL(ctx, s, id); err != nil {
-			return fmt.Errorf("deleting the rotation WAL: %w", err)
-		}
-	}
-	return nil
+		return deleteWALEntry(ctx, s, id)
+	})
 }
 
 // mapToStruct decodes a WAL entry's data, which arrives as a generic map.
