@@ -45,6 +45,9 @@ type backend struct {
 	// cacheGen grows on every cache write and Invalidate, so that a fill
 	// that raced one does not put an outdated entry back.
 	cacheGen uint64
+	// unreadable maps a name whose stored entry does not decode to why;
+	// it is skipped, reported and deletable. Guarded by cacheMu.
+	unreadable map[string]string
 	// loaded is set once every organization has been read from storage on
 	// this node.
 	loaded   atomic.Bool
@@ -75,11 +78,12 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 
 func newBackend(conf *logical.BackendConfig) *backend {
 	b := &backend{
-		now:      func() time.Time { return time.Now().UTC() },
-		locks:    locksutil.CreateLocks(),
-		cache:    make(map[string]*orgEntry),
-		clients:  make(map[string]*ciscoClient),
-		inflight: make(map[string]*rotationCall),
+		now:        func() time.Time { return time.Now().UTC() },
+		locks:      locksutil.CreateLocks(),
+		cache:      make(map[string]*orgEntry),
+		unreadable: make(map[string]string),
+		clients:    make(map[string]*ciscoClient),
+		inflight:   make(map[string]*rotationCall),
 	}
 	b.sched = newScheduler(b)
 	b.limiter = newAPIKeyLimiter()

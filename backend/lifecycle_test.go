@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
@@ -128,6 +129,53 @@ func TestLifecycle_StaleKeyRecoveredWithAutomationOff(t *testing.T) {
 	if got := env.assertServesSimKey("acme").Data["key_state"]; got != "current" {
 		t.Fatalf("after recovery key_state = %v", got)
 	}
+}
+
+// Finding 5: one entry that did not decode stopped every write, the tick
+// and the delete that would remove it.
+func TestLifecycle_UnreadableEntryIsSkippedAndDeletable(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.configure("broken", nil)
+	env.mustRotate("broken")
+	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "broken", Version: 1, Started: env.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	const leaked = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYUNREADABLE"
+	corrupt := []byte(`{"secret_access_key":"` + leaked + `","version":"one"}`)
+	if err := env.storage.Put(t.Context(), &logical.StorageEntry{Key: keyPrefix + "broken", Value: corrupt}); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	restarted.mustRotate("acme")
+	restarted.tick()
+	_, err := restarted.read("creds/broken")
+	if err == nil || !strings.Contains(err.Error(), "delete config/broken") {
+		t.Fatalf("reading the unreadable organization: %v", err)
+	}
+	list := restarted.mustRequest(logical.ListOperation, "config/", nil)
+	info, _ := list.Data["key_info"].(map[string]interface{})
+	if _, ok := info["broken"]; !ok {
+		t.Fatalf("the list does not flag the unreadable entry: %v", list.Data)
+	}
+	if logs := restarted.logs.String(); !strings.Contains(logs, `"name":"broken"`) || strings.Contains(logs, leaked) {
+		t.Fatalf("the skipped entry is not logged by name, or its secret is: %s", logs)
+	}
+	if strings.Contains(err.Error(), leaked) {
+		t.Fatal("the error quotes the stored secret")
+	}
+
+	restarted.mustRequest(logical.DeleteOperation, "config/broken", nil)
+	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
+		t.Fatalf("the unreadable organization's WAL outlived its delete: %v", ids)
+	}
+	if list := restarted.mustRequest(logical.ListOperation, "config/", nil); list.Data["key_info"] != nil {
+		t.Fatalf("the deleted entry is still flagged: %v", list.Data)
+	}
+	restarted.configure("broken", nil)
+	restarted.mustRotate("broken")
+	restarted.assertServesSimKey("broken")
 }
 
 // Finding 6: scheduled attempts that end before Cisco is called left no

@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
@@ -50,7 +52,14 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 			continue
 		}
 		if _, err := b.org(ctx, s, name); err != nil {
-			return err
+			var bad *unreadableEntryError
+			if !errors.As(err, &bad) {
+				return err
+			}
+			// One bad entry must not stop the others: skip it, and keep
+			// it visible and deletable.
+			b.logger.Error("skipping an organization whose stored entry cannot be decoded; delete config/<name> and write it again",
+				"name", name, "entry", bad.storageKey, "reason", bad.reason)
 		}
 	}
 	if b.writeSafe() {
@@ -88,20 +97,21 @@ func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*org
 			return e, nil
 		}
 		cfg, err := getConfig(ctx, s, name)
-		if err != nil {
-			return nil, err
-		}
 		var key *keyState
-		if cfg != nil {
-			if key, err = getKey(ctx, s, name); err != nil {
-				return nil, err
-			}
+		if err == nil && cfg != nil {
+			key, err = getKey(ctx, s, name)
+		}
+		if err != nil {
+			return nil, b.noteUnreadable(name, err)
 		}
 		b.cacheMu.Lock()
 		settled := b.cacheGen == gen
 		if settled && cfg != nil {
 			e = &orgEntry{config: cfg, key: key}
 			b.cache[name] = e
+		}
+		if settled {
+			delete(b.unreadable, name)
 		}
 		b.cacheMu.Unlock()
 		if settled || attempt >= 3 {
@@ -111,6 +121,33 @@ func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*org
 			return &orgEntry{config: cfg, key: key}, nil
 		}
 	}
+}
+
+// noteUnreadable remembers a name whose stored entry does not decode, so
+// that lists and status can show it, and says how to fix it.
+func (b *backend) noteUnreadable(name string, err error) error {
+	var bad *unreadableEntryError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	b.cacheMu.Lock()
+	b.unreadable[name] = bad.Error()
+	b.cacheMu.Unlock()
+	return fmt.Errorf("organization %q: %w; delete config/%s, then write it again", name, err, name)
+}
+
+// unreadableOrgs returns the names whose stored entry does not decode,
+// sorted, with the reason.
+func (b *backend) unreadableOrgs() (names []string, reasons map[string]string) {
+	b.cacheMu.RLock()
+	defer b.cacheMu.RUnlock()
+	reasons = make(map[string]string, len(b.unreadable))
+	for name, reason := range b.unreadable {
+		names = append(names, name)
+		reasons[name] = reason
+	}
+	sort.Strings(names)
+	return names, reasons
 }
 
 // lockName takes the name's write lock and returns its unlock.
@@ -141,6 +178,7 @@ func (b *backend) setOrgLocked(name string, e *orgEntry) {
 	b.cacheMu.Lock()
 	// A fill that read storage before this write must not land.
 	b.cacheGen++
+	delete(b.unreadable, name)
 	if e == nil {
 		delete(b.cache, name)
 	} else {

@@ -177,20 +177,31 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	_, unlock, err := b.lockOrg(ctx, req.Storage, name)
-	if err != nil {
+	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	defer unlock()
+	// No read of the entry: an unreadable one must stay deletable.
+	defer b.lockName(name)()
 	return nil, b.deleteOrgLocked(ctx, req.Storage, name)
 }
 
 func (b *backend) pathConfigList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+		return nil, err
+	}
 	names, err := listConfigs(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	return logical.ListResponse(names), nil
+	// Names whose entry cannot be decoded say so in key_info.
+	_, reasons := b.unreadableOrgs()
+	info := make(map[string]interface{}, len(reasons))
+	for _, name := range names {
+		if reason, ok := reasons[name]; ok {
+			info[name] = map[string]interface{}{"unreadable": reason}
+		}
+	}
+	return logical.ListResponseWithInfo(names, info), nil
 }
 
 const pathConfigHelpSyn = "Configure the Cisco API key and rotation settings of one organization."

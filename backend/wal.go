@@ -7,6 +7,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,6 +58,12 @@ func (b *backend) deleteRotationWAL(ctx context.Context, s logical.Storage, name
 func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storage) error {
 	return forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
 		settled, err := b.settleOrphanedRotation(ctx, s, id, data)
+		var bad *unreadableEntryError
+		if errors.As(err, &bad) {
+			// Kept for when the organization is readable again; a delete
+			// removes it with the organization.
+			return nil
+		}
 		if err != nil {
 			return err
 		}
