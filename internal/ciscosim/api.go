@@ -20,6 +20,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.state.TokenCalls++
 	key, known := s.keys[id]
 	if !ok || !known || key.ClientSecret != secret {
+		s.countFailureLocked(r.Header.Get("X-Umbrella-OrgId"))
 		writeJSON(w, http.StatusUnauthorized, map[string]interface{}{"error": "invalid_client"})
 		return
 	}
@@ -43,6 +44,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			allowed = allowed || o == h
 		}
 		if !allowed {
+			s.countFailureLocked(h)
 			writeJSON(w, http.StatusForbidden, map[string]interface{}{"error": "access_denied"})
 			return
 		}
@@ -93,6 +95,9 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		s.state.MaxConcurrentPerKey = n
 	}
 	fault := s.takeFault(tok.orgID)
+	if fault.Kind == "5xx" || fault.Kind == "error200" {
+		s.countFailureLocked(tok.orgID)
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -127,6 +132,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	org := s.orgs[tok.orgID]
 	if org == nil || org.Disabled {
+		s.countFailureLocked(tok.orgID)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]interface{}{
 			"timestamp": "2025-05-15T04:51:11", "status": 200,
@@ -142,6 +148,9 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		org.KeyCreationDate = s.now().UTC().AddDate(0, 0, -200).Format("2006-01-02T15:04:05")
 	}
 	org.Rotations++
+	if fault.Kind == "malformed" || fault.Kind == "empty" || fault.Kind == "drop" {
+		org.Failures++ // the reply is lost
+	}
 	reply := map[string]interface{}{
 		"oldKeyId": org.OldKeyID, "currentKeyId": org.CurrentKeyID,
 		"secretAccessKey": org.SecretAccessKey, "keyCreationDate": org.KeyCreationDate,
@@ -166,6 +175,13 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	default:
 		writeJSON(w, http.StatusOK, reply)
+	}
+}
+
+// countFailureLocked counts a failed answer for org, if it is known.
+func (s *Server) countFailureLocked(org string) {
+	if o := s.orgs[org]; o != nil {
+		o.Failures++
 	}
 }
 

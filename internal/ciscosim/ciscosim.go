@@ -59,8 +59,16 @@ type OrgState struct {
 	SecretAccessKey string `json:"secret_access_key"`
 	OldKeyID        string `json:"old_key_id"`
 	KeyCreationDate string `json:"key_creation_date"`
-	// Rotations counts rotations, including ones whose reply was lost.
+	// Rotations counts rotations through the API, including ones whose
+	// reply was lost. Dashboard refreshes are not counted.
 	Rotations int `json:"rotations"`
+	// Failures counts answers that gave the caller no new key and that a
+	// caller must not simply repeat: a refused token request naming this
+	// org, and rotateKey faults other than 429, expire_token, delay and
+	// old_date. A lost reply counts in Rotations too.
+	Failures int `json:"failures"`
+	// Refreshes counts keys refreshed in the dashboard (RefreshKey).
+	Refreshes int `json:"refreshes"`
 }
 
 // State is a snapshot of the simulator.
@@ -74,6 +82,8 @@ type State struct {
 	// InFlight is the number of rotateKey calls being handled now,
 	// including ones whose client has gone.
 	InFlight int `json:"in_flight"`
+	// PendingFaults is the number of queued fault uses not yet taken.
+	PendingFaults int `json:"pending_faults"`
 }
 
 type token struct {
@@ -131,6 +141,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/_sim/orgs", s.handleOrgs)
 	s.mux.HandleFunc("/_sim/keys", s.handleKeys)
 	s.mux.HandleFunc("/_sim/tokens/expire", s.handleExpire)
+	s.mux.HandleFunc("/_sim/refresh", s.handleRefresh)
 	s.mux.HandleFunc("/_sim/state", s.handleState)
 	return s
 }
@@ -176,6 +187,9 @@ func (s *Server) State() State {
 	st := s.state
 	for _, n := range s.inflight {
 		st.InFlight += n
+	}
+	for _, f := range s.faults {
+		st.PendingFaults += f.Count
 	}
 	st.Orgs = make(map[string]OrgState, len(s.orgs))
 	for id, o := range s.orgs {

@@ -18,6 +18,23 @@ func (s *Server) InjectFault(f Fault) {
 	s.mu.Unlock()
 }
 
+// RefreshKey replaces an organization's key as a refresh in Cisco's
+// dashboard does, and returns the new state; false for an unknown or
+// disabled organization.
+func (s *Server) RefreshKey(orgID string) (OrgState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org := s.orgs[orgID]
+	if org == nil || org.Disabled {
+		return OrgState{}, false
+	}
+	org.OldKeyID = org.CurrentKeyID
+	org.CurrentKeyID, org.SecretAccessKey = newKeyPair()
+	org.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	org.Refreshes++
+	return *org, true
+}
+
 // ExpireTokens expires every token issued so far.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
@@ -73,6 +90,22 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	s.AddAPIKey(k)
 	writeJSON(w, http.StatusOK, map[string]interface{}{"client_id": k.ClientID})
+}
+
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var o Org
+	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&o) != nil || o.ID == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "POST {\"org_id\":\"1234567\"}"})
+		return
+	}
+	st, ok := s.RefreshKey(o.ID)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]interface{}{"error": "no enabled organization " + o.ID})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]interface{}{
+		"accessKeyId": st.CurrentKeyID, "secretAccessKey": st.SecretAccessKey, "keyCreationDate": st.KeyCreationDate,
+	})
 }
 
 func (s *Server) handleExpire(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ func TestFaults(t *testing.T) {
 		dropped   bool
 		bodyCheck func(string) bool
 	}{
+		"old_date": {Fault{Kind: "old_date"}, 200, true, false, func(b string) bool { return strings.Contains(b, "currentKeyId") }},
 		"5xx":          {Fault{Kind: "5xx", Status: 502}, 502, false, false, func(b string) bool { return strings.Contains(b, "Bad Gateway") }},
 		"5xx default":  {Fault{Kind: "5xx"}, 503, false, false, nil},
 		"429":          {Fault{Kind: "429"}, 429, false, false, nil},
@@ -54,6 +55,12 @@ func TestFaults(t *testing.T) {
 			}
 			if got := s.State().Orgs[org].Rotations; got != map[bool]int{true: 1, false: 0}[tc.rotates] {
 				t.Fatalf("rotations = %d", got)
+			}
+			// A failure is an answer that left the caller without a new key
+			// and that it must not simply repeat.
+			wantFailures := map[string]int{"5xx": 1, "5xx default": 1, "error200": 1, "malformed": 1, "empty": 1, "drop": 1}[name]
+			if got := s.State().Orgs[org].Failures; got != wantFailures {
+				t.Fatalf("failures = %d, want %d", got, wantFailures)
 			}
 			// The fault is used up: the next call succeeds.
 			if r := rotate(t, srv.URL, tok); r.status != 200 || r.body["currentKeyId"] == nil {
@@ -116,5 +123,39 @@ func TestAdminEndpoints(t *testing.T) {
 	orgs := r.body["orgs"].(map[string]interface{})
 	if r.status != 200 || orgs["4444444"] == nil || r.body["rotate_calls"] != float64(s.State().RotateCalls) {
 		t.Fatalf("state: %s", r.raw)
+	}
+}
+
+func TestFailuresCountRefusedTokensAndDisabledOrgs(t *testing.T) {
+	s, srv := newSim(t, Config{NoRateLimits: true})
+	if r := tokenRequest(t, srv.URL, clientID, "wrong", org); r.status != 401 {
+		t.Fatalf("wrong secret: %d", r.status)
+	}
+	s.SetOrg(Org{ID: org, Disabled: true})
+	if r := rotate(t, srv.URL, getToken(t, srv.URL)); !strings.Contains(r.raw, "Not found IAM key info") {
+		t.Fatalf("disabled: %s", r.raw)
+	}
+	if got := s.State().Orgs[org].Failures; got != 2 {
+		t.Fatalf("failures = %d, want 2", got)
+	}
+}
+
+func TestRefreshKey(t *testing.T) {
+	s, srv := newSim(t, Config{NoRateLimits: true})
+	before := s.State().Orgs[org]
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/_sim/refresh", strings.NewReader(`{"org_id":"`+org+`"}`))
+	r := do(t, req)
+	after := s.State().Orgs[org]
+	if r.status != 200 || r.body["accessKeyId"] != after.CurrentKeyID || r.body["secretAccessKey"] != after.SecretAccessKey ||
+		after.CurrentKeyID == before.CurrentKeyID || after.Refreshes != 1 || after.Rotations != 0 {
+		t.Fatalf("refresh: %d %s, state %+v", r.status, r.raw, after)
+	}
+	s.SetOrg(Org{ID: org, Disabled: true})
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/_sim/refresh", strings.NewReader(`{"org_id":"`+org+`"}`))
+	if r := do(t, req); r.status != 404 {
+		t.Fatalf("refresh of a disabled org: %d", r.status)
+	}
+	if s.InjectFault(Fault{Kind: "5xx", Count: 3}); s.State().PendingFaults != 3 {
+		t.Fatalf("pending faults = %d", s.State().PendingFaults)
 	}
 }
