@@ -32,6 +32,9 @@ type backend struct {
 	transport http.RoundTripper
 	// callTimeout bounds one Cisco call; zero means ciscoCallTimeout.
 	callTimeout time.Duration
+	// storeRetryWait is the first wait between attempts to store a key;
+	// tests shorten it.
+	storeRetryWait time.Duration
 
 	// locks serialize every change to one organization. A function named
 	// …Locked expects its caller to hold the name's lock; lockOrg and

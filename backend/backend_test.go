@@ -85,31 +85,36 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 
-	logs := &syncBuffer{}
+	env := &testEnv{t: t, storage: set.storage, sim: sim, srv: srv, clock: set.clock, logs: &syncBuffer{}, system: set.system,
+		events: &logical.MockEventSender{}}
+	if err := env.boot(set.storage); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// boot starts a backend on storage, as Vault does when it mounts the
+// plugin or restarts; the previous backend, if any, is left as it is. It
+// shares the env's clock, logs, events and system view.
+func (e *testEnv) boot(storage logical.Storage) error {
 	conf := &logical.BackendConfig{
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Level:      hclog.Trace,
-			Output:     logs,
+			Output:     e.logs,
 			JSONFormat: true,
 		}),
-		System:       set.system,
-		StorageView:  set.storage,
-		EventsSender: &logical.MockEventSender{},
+		System:       e.system,
+		StorageView:  storage,
+		EventsSender: e.events,
 	}
 	b := newBackend(conf)
-	b.now = set.clock.Now
+	b.now = e.clock.Now
 	if err := b.Setup(context.Background(), conf); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	env := &testEnv{
-		t: t, b: b, storage: set.storage, sim: sim, srv: srv, clock: set.clock,
-		logs: logs, events: conf.EventsSender.(*logical.MockEventSender), system: set.system,
-	}
-	if err := b.Initialize(context.Background(), &logical.InitializationRequest{Storage: set.storage}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return env
+	e.b = b
+	e.t.Cleanup(func() { b.Cleanup(context.Background()) })
+	return b.Initialize(context.Background(), &logical.InitializationRequest{Storage: storage})
 }
 
 // request runs one request the way Vault's router does, including the
@@ -280,19 +285,28 @@ type testStorage struct {
 	logical.Storage
 	gets, lists atomic.Int64
 	mu          sync.Mutex
-	// failPut and failDelete decide whether a Put or Delete fails; nil
-	// means never.
-	failPut, failDelete func(key string) bool
+	// failPut, failDelete and failGet decide whether a Put, Delete or Get
+	// fails; nil means never.
+	failPut, failDelete, failGet func(key string) bool
+	// failedPuts receives every entry whose Put failed, if set.
+	failedPuts func(*logical.StorageEntry)
 }
 
 func newTestStorage() *testStorage {
 	return &testStorage{Storage: &logical.InmemStorage{}}
 }
 
+// errInjectedPut is every injected storage failure.
 var errInjectedPut = errors.New("injected storage failure")
 
 func (s *testStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
 	s.gets.Add(1)
+	s.mu.Lock()
+	fail := s.failGet
+	s.mu.Unlock()
+	if fail != nil && fail(key) {
+		return nil, errInjectedPut
+	}
 	return s.Storage.Get(ctx, key)
 }
 
@@ -303,9 +317,12 @@ func (s *testStorage) List(ctx context.Context, prefix string) ([]string, error)
 
 func (s *testStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
 	s.mu.Lock()
-	fail := s.failPut
+	fail, failed := s.failPut, s.failedPuts
 	s.mu.Unlock()
 	if fail != nil && fail(entry.Key) {
+		if failed != nil {
+			failed(entry)
+		}
 		return errInjectedPut
 	}
 	return s.Storage.Put(ctx, entry)

@@ -118,11 +118,11 @@ func getKey(ctx context.Context, s logical.Storage, name string) (*keyState, err
 
 // putKey writes the key, retrying a few times: a key Cisco just issued
 // exists only in memory until it lands.
-func putKey(ctx context.Context, s logical.Storage, name string, k *keyState) error {
+func (b *backend) putKey(ctx context.Context, s logical.Storage, name string, k *keyState) error {
 	var err error
 	for attempt := 0; attempt < storeAttempts; attempt++ {
 		if attempt > 0 {
-			if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
+			if sleepCtx(ctx, time.Duration(attempt)*b.storeRetryWait) != nil {
 				break
 			}
 		}

@@ -135,7 +135,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	// next tick, not after the backoff.
 	if now := b.now(); prev != nil && prev.config.settings() != cfg.settings() && key != nil && key.RetryAt.After(now) {
 		key = key.retryingAt(now)
-		if err := putKey(ctx, req.Storage, name, key); err != nil {
+		if err := b.putKey(ctx, req.Storage, name, key); err != nil {
 			b.logger.Warn("could not store the cleared retry backoff", "name", name, "error", err)
 		}
 	}

@@ -65,7 +65,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 		}
 	}
 	next := successor(e.key, imported, originImport, now)
-	if err := putKey(ctx, req.Storage, name, next); err != nil {
+	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})

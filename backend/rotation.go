@@ -136,7 +136,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	next := successor(e.key, *issued, originRotation, now)
 	next.SettledRotation = walID
-	if err := putKey(ctx, s, name, next); err != nil {
+	if err := b.putKey(ctx, s, name, next); err != nil {
 		return nil, b.storeLostKeyLocked(ctx, s, name, e, issued.AccessKeyID, err, trigger, walID, now)
 	}
 	b.deleteRotationWAL(ctx, s, name, walID)
@@ -156,7 +156,7 @@ func (b *backend) storeLostKeyLocked(ctx context.Context, s logical.Storage, nam
 	failed := failedCopy(e.key)
 	failed.markFailed(lostErr.Error(), now, true, true)
 	failed.SettledRotation = walID
-	if err := putKey(ctx, s, name, failed); err != nil {
+	if err := b.putKey(ctx, s, name, failed); err != nil {
 		b.walPending.Store(true)
 	} else {
 		b.deleteRotationWAL(ctx, s, name, walID)
@@ -191,7 +191,7 @@ func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, na
 	if walID != "" {
 		failed.SettledRotation = walID
 	}
-	if err := putKey(ctx, s, name, failed); err != nil {
+	if err := b.putKey(ctx, s, name, failed); err != nil {
 		// Keep the WAL: the next tick or a restart settles it again.
 		b.logger.Error("could not store the rotation failure", "name", name, "error", err)
 		if walID != "" {

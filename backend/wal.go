@@ -136,7 +136,7 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 		"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
 	failed.RetryAt = now // as soon as possible
 	failed.SettledRotation = id
-	if err := putKey(ctx, s, w.Name, failed); err != nil {
+	if err := b.putKey(ctx, s, w.Name, failed); err != nil {
 		return false, fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
 	}
 	b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})

@@ -1,0 +1,245 @@
+package backend
+
+// The promises the sequence test checks after every step:
+//
+//  1. No Cisco rotation that the history did not call for: per step and
+//     name, at most one per rotate request plus one for a tick when the
+//     model finds the key due; and no scheduled or recovery rotation right
+//     after another rotation of the same name at the same instant.
+//  2. The served key is Cisco's current one, or it is marked stale with a
+//     recovery due within the backoff.
+//  3. After a tick that Cisco answered, nothing is left due, and no key is
+//     older than 89 days (plus a pending retry's backoff).
+//  4. Every failure is recorded (last_rotation_error_time or an event) and
+//     logged.
+//  5. No secret in any log line or config read; creds ttl is 1 to 60 s.
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/rotation"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+)
+
+// mayBeDue reports whether a tick now may rotate name: the model finds the
+// key due, or something failed or is unknown since the key appeared.
+func (h *history) mayBeDue(name string) bool {
+	m := h.model[name]
+	resp, err := h.request(logical.ReadOperation, "config/"+name, nil)
+	if err != nil || resp == nil || resp.IsError() {
+		return err != nil // unknown: allow
+	}
+	d := resp.Data
+	if d["key_state"] == "stale" || d["consecutive_failures"] != 0 || m.failing || h.walExists(name) {
+		return true
+	}
+	if id, _ := d["access_key_id"].(string); id != "" && id != h.env.sim.State().Orgs[m.orgID].CurrentKeyID {
+		return true
+	}
+	if m.keyID == "" || d["disable_automated_rotation"] == true {
+		return false
+	}
+	due := m.issuedAt.Add(time.Duration(d["rotation_period"].(int64)) * time.Second)
+	if spec, ok := d["rotation_schedule"].(string); ok {
+		sched, err := rotation.DefaultScheduler.Parse(spec)
+		if err != nil {
+			return true
+		}
+		due = sched.Next(m.issuedAt)
+	}
+	if limit := m.issuedAt.Add(maxRotationGap); due.After(limit) {
+		due = limit
+	}
+	return !due.After(h.env.clock.Now())
+}
+
+func (h *history) walExists(name string) bool {
+	found := false
+	_ = forEachRotationWAL(h.t.Context(), h.env.storage.Storage, func(_ string, data interface{}) error {
+		var w rotationWAL
+		found = found || (mapToStruct(data, &w) == nil && w.Name == name)
+		return nil
+	})
+	return found
+}
+
+func (h *history) check(st *step) {
+	h.t.Helper()
+	now := h.env.clock.Now()
+	sim := h.env.sim.State()
+	failEvents := h.checkEvents(now)
+	logged := h.newWarnings()
+	h.failedWALMu.Lock()
+	failedWAL := h.failedWAL
+	h.failedWAL = map[string]int{}
+	h.failedWALMu.Unlock()
+
+	for _, name := range h.names {
+		m := h.model[name]
+		org, prev := sim.Orgs[m.orgID], h.prevSim.Orgs[m.orgID]
+		got := org.Rotations - prev.Rotations
+		if got > st.allowed[name] {
+			h.fail("Cisco rotated %s %d times in a step that allowed %d", name, got, st.allowed[name])
+		}
+		sequenceCoverage.rotations.Add(int64(got))
+		cfg, err := h.request(logical.ReadOperation, "config/"+name, nil)
+		if err != nil || (cfg != nil && cfg.IsError()) {
+			h.fail("config read of %s with storage healthy: %v %v", name, cfg, err)
+		}
+		m.storedConfig = cfg != nil
+		if !m.storedConfig {
+			m.keyID, m.failing = "", false
+			continue
+		}
+		h.checkNoSecretIn("config/"+name, cfg.Data, org)
+		d := cfg.Data
+		served, _ := d["access_key_id"].(string)
+		current := d["key_state"] != "none" && served == org.CurrentKeyID
+		if current {
+			h.checkCreds(name, org)
+			if m.keyID != served {
+				m.keyID, m.issuedAt, m.failing = served, now, false
+			}
+		} else if d["key_state"] != "none" {
+			if d["key_state"] != "stale" {
+				h.fail("%s serves %s, Cisco's current key is %s, and the key is not marked stale", name, served, org.CurrentKeyID)
+			}
+			if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(maxRetryBackoff)) {
+				h.fail("%s is stale but its recovery is not due within %s: next_vault_rotation %v", name, maxRetryBackoff, d["next_vault_rotation"])
+			}
+		}
+
+		failed := st.failed[name] || org.Failures > prev.Failures || failedWAL[name] > 0 ||
+			(org.Rotations > prev.Rotations && !current)
+		if d["key_state"] == "stale" {
+			sequenceCoverage.staleSeen.Add(1)
+		}
+		if failed {
+			sequenceCoverage.failures.Add(1)
+			if !logged[name] {
+				h.fail("a failure of %s was not logged", name)
+			}
+			if parseTimeField(d["last_rotation_error_time"]) != now && !failEvents[name] {
+				h.fail("a failure of %s was not recorded: last_rotation_error_time %v, no rotate-fail event", name, d["last_rotation_error_time"])
+			}
+			if !current || d["consecutive_failures"] != 0 {
+				m.failing = true
+			}
+		}
+		if st.tick && st.healthy && d["key_state"] != "none" && !m.brokenCreds && !org.Disabled {
+			sequenceCoverage.healthyTicks.Add(1)
+			h.checkNothingDue(name, d, now)
+		}
+	}
+	h.prevSim = sim
+}
+
+// checkNothingDue checks name after a tick that Cisco answered.
+func (h *history) checkNothingDue(name string, d map[string]interface{}, now time.Time) {
+	m := h.model[name]
+	if next := parseTimeField(d["next_vault_rotation"]); !next.IsZero() && !next.After(now) {
+		h.fail("after a tick that Cisco answered, %s is still due: next_vault_rotation %v", name, d["next_vault_rotation"])
+	}
+	if d["disable_automated_rotation"] == true || m.keyID == "" {
+		return
+	}
+	age := now.Sub(m.issuedAt)
+	retrying := d["consecutive_failures"] != 0 && age <= maxRotationGap+maxRetryBackoff
+	if age > maxRotationGap && !retrying {
+		h.fail("after a tick that Cisco answered, %s serves a key %s old", name, age)
+	}
+}
+
+func (h *history) checkCreds(name string, org ciscosim.OrgState) {
+	resp, err := h.request(logical.ReadOperation, "creds/"+name, nil)
+	if err != nil || resp == nil || resp.IsError() {
+		h.fail("creds read of %s: %v %v", name, resp, err)
+	}
+	if resp.Data["secret_access_key"] != org.SecretAccessKey {
+		h.fail("creds of %s: the secret is not Cisco's current one", name)
+	}
+	ttl, ok := resp.Data["ttl"].(int64)
+	if !ok || ttl < 1 || ttl > int64(credsRereadInterval/time.Second) {
+		h.fail("creds of %s: ttl %v is not a JSON integer from 1 to 60", name, resp.Data["ttl"])
+	}
+	if p, ok := resp.Data["rotation_period"].(int64); !ok || p <= 0 {
+		h.fail("creds of %s: rotation_period %v", name, resp.Data["rotation_period"])
+	}
+}
+
+// checkEvents checks the order of the rotation events since the last step
+// and returns the names that had a rotate-fail event.
+func (h *history) checkEvents(now time.Time) map[string]bool {
+	h.env.events.Lock()
+	events := append([]logical.MockEvent(nil), h.env.events.Events[h.eventsSeen:]...)
+	h.eventsSeen = len(h.env.events.Events)
+	h.env.events.Unlock()
+	failed := map[string]bool{}
+	for _, ev := range events {
+		fields := ev.Event.Metadata.Fields
+		name, trigger := fields["name"].GetStringValue(), fields["trigger"].GetStringValue()
+		switch string(ev.Type) {
+		case eventRotate:
+			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual {
+				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)
+			}
+			h.lastRotated[name] = now
+		case eventRotateFail:
+			failed[name] = true
+			delete(h.lastRotated, name)
+		}
+	}
+	return failed
+}
+
+// newWarnings returns the names of the WARN and ERROR lines logged since
+// the last step.
+func (h *history) newWarnings() map[string]bool {
+	all := h.env.logs.String()
+	lines := all[h.logsSeen:]
+	h.logsSeen = len(all)
+	names := map[string]bool{}
+	for _, line := range strings.Split(lines, "\n") {
+		var entry struct {
+			Level string `json:"@level"`
+			Name  string `json:"name"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Level == "warn" || entry.Level == "error") {
+			names[entry.Name] = true
+		}
+	}
+	return names
+}
+
+// checkNoSecretIn checks a config read: no secret field, and no value that
+// is a secret.
+func (h *history) checkNoSecretIn(what string, data map[string]interface{}, org ciscosim.OrgState) {
+	h.secretsSeen[org.SecretAccessKey] = true
+	for k, v := range data {
+		if s, ok := v.(string); (ok && h.secretsSeen[s]) || k == "client_secret" || k == "secret_access_key" {
+			h.fail("%s returned a secret in %s", what, k)
+		}
+	}
+}
+
+func (h *history) checkNoSecretsLogged() {
+	logs := h.env.logs.String()
+	for _, org := range h.env.sim.State().Orgs {
+		h.secretsSeen[org.SecretAccessKey] = true
+	}
+	for s := range h.secretsSeen {
+		if s != "" && strings.Contains(logs, s) {
+			h.fail("a secret reached the logs")
+		}
+	}
+}
+
+func parseTimeField(v interface{}) time.Time {
+	s, _ := v.(string)
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
+}

@@ -1,0 +1,559 @@
+package backend
+
+// The randomized, model-based sequence test: random histories of requests,
+// ticks, config changes, imports, deletes, Cisco faults, storage faults and
+// crashes, with the promises checked after every step (sequence_check_test.go).
+//
+//   go test ./backend -run TestSequence                      # 1,000 histories
+//   go test ./backend -run TestSequence -sequence.seed=N     # replay one
+//   make soak                                                # 100,000
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+)
+
+var (
+	sequenceHistories = flag.Int("sequence.histories", 1000, "random histories TestSequence runs")
+	sequenceSteps     = flag.Int("sequence.steps", 30, "steps per history")
+	sequenceSeed      = flag.Uint64("sequence.seed", 0, "replay the history of this seed only")
+)
+
+func TestSequence(t *testing.T) {
+	if *sequenceSeed != 0 {
+		runHistory(t, *sequenceSeed)
+		return
+	}
+	base := rand.Uint64() >> 1
+	t.Logf("first seed %d; replay one with -sequence.seed=N", base)
+	t.Cleanup(func() { t.Logf("covered: %s", sequenceCoverage.String()) })
+	for i := 0; i < *sequenceHistories; i++ {
+		seed := base + uint64(i)
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			runHistory(t, seed)
+		})
+	}
+}
+
+// The names of a history, each on its own Cisco organization, all behind one
+// API key.
+var sequenceOrgs = map[string]string{"alpha": "1000001", "bravo": "1000002", "charlie": "1000003"}
+
+const brokenSecret = "wrong-client-secret-Hq2r"
+
+// history is one random history and the model that checks it.
+type history struct {
+	t    *testing.T
+	seed uint64
+	rng  *rand.Rand
+	env  *testEnv
+	view *crashableStorage // the live backend's storage
+	// zombies are rotations of crashed backends that may still run.
+	zombies sync.WaitGroup
+
+	names []string
+	model map[string]*orgModel
+	steps []string
+
+	lastRotated map[string]time.Time // instant of each name's last rotation event
+	eventsSeen  int
+	logsSeen    int
+	prevSim     ciscosim.State
+	secretsSeen map[string]bool
+	// failedWAL counts, per name, WAL writes that failed in this step.
+	failedWALMu sync.Mutex
+	failedWAL   map[string]int
+}
+
+// orgModel is what the history knows about one name.
+type orgModel struct {
+	orgID        string
+	brokenCreds  bool
+	keyID        string    // the last key seen both served and Cisco's current
+	issuedAt     time.Time // when that key appeared
+	failing      bool      // a failure was seen since that key appeared
+	orgDisabled  bool      // Cisco's rotation API is off for the org
+	storedConfig bool
+}
+
+// step is what one step did, for the checks.
+type step struct {
+	name    string
+	allowed map[string]int  // Cisco rotations the step may cause, per name
+	failed  map[string]bool // a request answered a rotation failure
+	tick    bool
+	healthy bool // no storage fault and no Cisco fault was pending
+	crashed bool
+}
+
+// sequenceCoverage counts what the histories exercised, so that a run shows
+// that its checks had something to check.
+var sequenceCoverage coverage
+
+type coverage struct {
+	rotations, failures, staleSeen, crashes, healthyTicks atomic.Int64
+}
+
+func (c *coverage) String() string {
+	return fmt.Sprintf("%d Cisco rotations, %d failures, %d stale keys seen, %d crashes, %d ticks Cisco answered",
+		c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(), c.healthyTicks.Load())
+}
+
+func runHistory(t *testing.T, seed uint64) {
+	h := newHistory(t, seed)
+	for _, name := range h.names {
+		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, healthy: true}
+		h.configWrite(st, name)
+		configured := st.name
+		if h.rng.IntN(2) == 0 {
+			h.manualRotate(st, name)
+		} else {
+			h.importKey(st, name)
+		}
+		h.steps = append(h.steps, fmt.Sprintf("   set up: %s; %s", configured, st.name))
+		h.check(st)
+	}
+	for i := 0; i < *sequenceSteps; i++ {
+		st := h.randomStep()
+		h.steps = append(h.steps, fmt.Sprintf("%2d %s %s", i, h.env.clock.Now().Format(time.RFC3339), st.name))
+		h.check(st)
+	}
+	h.zombies.Wait()
+	h.checkNoSecretsLogged()
+	if *sequenceSeed != 0 {
+		t.Logf("steps:\n%s", strings.Join(h.steps, "\n"))
+	}
+}
+
+func newHistory(t *testing.T, seed uint64) *history {
+	orgIDs := []string{"1000001", "1000002", "1000003"}
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: orgIDs}},
+		NoRateLimits: true,
+	}))
+	h := &history{
+		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), env: env,
+		names: []string{"alpha", "bravo", "charlie"}, model: map[string]*orgModel{},
+		lastRotated: map[string]time.Time{}, failedWAL: map[string]int{},
+		secretsSeen: map[string]bool{testClientSecret: true, brokenSecret: true},
+	}
+	for _, name := range h.names {
+		h.model[name] = &orgModel{orgID: sequenceOrgs[name]}
+	}
+	env.storage.failedPuts = h.noteFailedPut
+	h.crash() // boot a backend on a crashable view of the storage
+	h.prevSim = env.sim.State()
+	return h
+}
+
+// fail stops the history with its seed and steps, for a replay.
+func (h *history) fail(format string, args ...interface{}) {
+	h.t.Helper()
+	h.t.Fatalf("seed %d: %s\nreplay: go test ./backend -run 'TestSequence$' -sequence.seed=%d\nsteps:\n%s",
+		h.seed, fmt.Sprintf(format, args...), h.seed, strings.Join(h.steps, "\n"))
+}
+
+func (h *history) pick(options ...string) string { return options[h.rng.IntN(len(options))] }
+
+func (h *history) randomName() string { return h.names[h.rng.IntN(len(h.names))] }
+
+func (h *history) randomStep() *step {
+	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, healthy: true}
+	switch r := h.rng.IntN(100); {
+	case r < 20:
+		h.manualRotate(st, h.randomName())
+	case r < 27:
+		h.concurrentRotates(st, h.randomName())
+	case r < 52:
+		h.tickAfter(st, h.randomAdvance())
+	case r < 64:
+		h.configWrite(st, h.randomName())
+	case r < 71:
+		h.importKey(st, h.randomName())
+	case r < 74:
+		h.deleteOrg(st, h.randomName())
+	case r < 85:
+		h.ciscoFault(st, h.randomName())
+	case r < 95:
+		h.withStorageFault(st)
+	case r < 98:
+		st.name = "crash"
+		h.crash()
+		st.crashed = true
+	default:
+		h.crashMidRotation(st, h.randomName())
+	}
+	return st
+}
+
+// randomAdvance is how far the clock moves before a tick: Vault ticks about
+// once a minute, and long jumps stand for quiet weeks.
+func (h *history) randomAdvance() time.Duration {
+	switch h.rng.IntN(6) {
+	case 0:
+		return 0
+	case 1:
+		return time.Duration(1+h.rng.IntN(59)) * time.Second
+	case 2:
+		return time.Minute
+	case 3:
+		return time.Duration(1+h.rng.IntN(60)) * time.Minute
+	case 4:
+		return time.Duration(1+h.rng.IntN(48)) * time.Hour
+	}
+	return time.Duration(1+h.rng.IntN(40)) * 24 * time.Hour
+}
+
+func (h *history) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: h.view}
+	if op == logical.UpdateOperation {
+		checkFound, exists, err := h.env.b.HandleExistenceCheck(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		if checkFound && !exists {
+			req.Operation = logical.CreateOperation
+		}
+	}
+	return h.env.b.HandleRequest(context.Background(), req)
+}
+
+func failedResponse(resp *logical.Response, err error) bool {
+	return err != nil || (resp != nil && resp.IsError())
+}
+
+func (h *history) manualRotate(st *step, name string) {
+	st.name = "rotate " + name
+	st.allowed[name]++
+	if failedResponse(h.request(logical.UpdateOperation, "rotate/"+name, nil)) && h.model[name].storedConfig {
+		st.failed[name] = true
+	}
+}
+
+// concurrentRotates sends two or three rotate requests at once, sometimes
+// with a tick.
+func (h *history) concurrentRotates(st *step, name string) {
+	n := 2 + h.rng.IntN(2)
+	withTick := h.rng.IntN(2) == 0
+	st.name = fmt.Sprintf("%d concurrent rotates of %s, tick %v", n, name, withTick)
+	st.healthy = h.env.sim.State().PendingFaults == 0
+	st.allowed[name] += n
+	if withTick {
+		h.allowTick(st)
+	}
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if failedResponse(h.request(logical.UpdateOperation, "rotate/"+name, nil)) {
+				failures.Add(1)
+			}
+		}()
+	}
+	if withTick {
+		h.runTick()
+	}
+	wg.Wait()
+	if failures.Load() > 0 && h.model[name].storedConfig {
+		st.failed[name] = true
+	}
+}
+
+func (h *history) tickAfter(st *step, d time.Duration) {
+	h.env.clock.Advance(d)
+	st.name = fmt.Sprintf("tick after %s", d)
+	st.healthy = st.healthy && h.env.sim.State().PendingFaults == 0
+	h.allowTick(st)
+	h.runTick()
+}
+
+// allowTick lets the tick rotate each name the model finds due, once.
+func (h *history) allowTick(st *step) {
+	st.tick = true
+	for _, name := range h.names {
+		if h.mayBeDue(name) {
+			st.allowed[name]++
+		}
+	}
+}
+
+func (h *history) runTick() {
+	_, err := h.env.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RollbackOperation, Storage: h.view})
+	if err != nil && !strings.Contains(err.Error(), logical.ErrUnsupportedPath.Error()) {
+		h.env.logs.Write([]byte(fmt.Sprintf("{\"@message\":\"history: the tick failed: %v\"}\n", err)))
+	}
+}
+
+func (h *history) configWrite(st *step, name string) {
+	m := h.model[name]
+	data := map[string]interface{}{}
+	if !m.storedConfig {
+		data = map[string]interface{}{
+			"provider": "umbrella", "client_id": testClientID, "client_secret": testClientSecret, "org_id": m.orgID,
+			"api_url": h.env.srv.URL + "/admin/v2", "token_url": h.env.srv.URL + "/auth/v2/token",
+		}
+	}
+	broken := m.brokenCreds
+	switch h.rng.IntN(5) {
+	case 0:
+		data["rotation_period"] = h.pick("1h", "1d", "7d", "30d", "60d", "89d")
+	case 1:
+		data["rotation_schedule"] = h.pick("0 3 * * *", "0 3 * * 1", "0 */6 * * *", "30 2 1,15 * *")
+		data["rotation_window"] = h.pick("0", "1h", "3h")
+	case 2:
+		data["disable_automated_rotation"] = h.rng.IntN(3) == 0
+	case 3:
+		broken = !broken
+		data["client_secret"] = map[bool]string{true: brokenSecret, false: testClientSecret}[broken]
+	default:
+		data["rotation_period"] = "0"
+	}
+	st.name = fmt.Sprintf("config %s %v", name, redactedFields(data))
+	if !failedResponse(h.request(logical.UpdateOperation, "config/"+name, data)) {
+		m.brokenCreds = broken
+	}
+}
+
+// redactedFields prints a config write without its secret.
+func redactedFields(data map[string]interface{}) map[string]interface{} {
+	out := make(map[string]interface{}, len(data))
+	for k, v := range data {
+		if k == "client_secret" {
+			v = map[bool]string{true: "<broken>", false: "<good>"}[v == brokenSecret]
+		}
+		if k != "api_url" && k != "token_url" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// importKey refreshes the key in Cisco's dashboard and imports it; an
+// operator whose import fails retries it.
+func (h *history) importKey(st *step, name string) {
+	st.name = "import " + name
+	m := h.model[name]
+	if !m.storedConfig {
+		return
+	}
+	fresh, ok := h.env.sim.RefreshKey(m.orgID)
+	if !ok {
+		st.name += " (the org is disabled: no dashboard refresh)"
+		return
+	}
+	data := map[string]interface{}{
+		"access_key_id": fresh.CurrentKeyID, "secret_access_key": fresh.SecretAccessKey, "key_creation_date": fresh.KeyCreationDate,
+	}
+	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
+		h.clearStorageFaults()
+		st.name += " (failed, retried)"
+		if resp, err := h.request(logical.UpdateOperation, "import/"+name, data); failedResponse(resp, err) {
+			h.fail("a retried import failed: %v %v", resp, err)
+		}
+	}
+}
+
+func (h *history) deleteOrg(st *step, name string) {
+	st.name = "delete " + name
+	_, _ = h.request(logical.DeleteOperation, "config/"+name, nil)
+}
+
+func (h *history) ciscoFault(st *step, name string) {
+	m := h.model[name]
+	if h.rng.IntN(4) == 0 {
+		m.orgDisabled = !m.orgDisabled
+		h.env.sim.SetOrg(ciscosim.Org{ID: m.orgID, Disabled: m.orgDisabled})
+		st.name = fmt.Sprintf("Cisco's rotation API for %s: disabled %v", name, m.orgDisabled)
+		return
+	}
+	f := ciscosim.Fault{
+		Kind:  h.pick("5xx", "error200", "malformed", "empty", "drop", "expire_token", "old_date"),
+		Count: 1 + h.rng.IntN(2), OrgID: m.orgID,
+	}
+	st.name = fmt.Sprintf("Cisco fault %s x%d for %s", f.Kind, f.Count, name)
+	h.env.sim.InjectFault(f)
+}
+
+// withStorageFault makes storage fail during one action.
+func (h *history) withStorageFault(st *step) {
+	prefix := h.pick(keyPrefix, "wal/", configPrefix, "")
+	op := h.pick("put", "put", "delete", "get")
+	n := -1 // always
+	if h.rng.IntN(3) > 0 {
+		n = 1 + h.rng.IntN(5)
+	}
+	times := n
+	var mu sync.Mutex
+	fail := func(key string) bool {
+		if !strings.HasPrefix(key, prefix) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n == 0 {
+			return false
+		}
+		if n > 0 {
+			n--
+		}
+		return true
+	}
+	switch op {
+	case "put":
+		h.env.storage.setFailPut(fail)
+	case "delete":
+		h.env.storage.setFailDelete(fail)
+	default:
+		h.env.storage.mu.Lock()
+		h.env.storage.failGet = fail
+		h.env.storage.mu.Unlock()
+	}
+	sub := &step{allowed: st.allowed, failed: st.failed, healthy: false}
+	name := h.randomName()
+	switch h.rng.IntN(6) {
+	case 0:
+		h.manualRotate(sub, name)
+	case 1:
+		h.tickAfter(sub, h.randomAdvance())
+	case 2:
+		h.configWrite(sub, name)
+	case 3:
+		h.importKey(sub, name)
+	case 4:
+		h.deleteOrg(sub, name)
+	default:
+		sub.name = "crash"
+		h.crash()
+		sub.crashed = true
+	}
+	h.clearStorageFaults()
+	st.name = fmt.Sprintf("storage %s of %q fails (%d times, -1 always) during: %s", op, prefix, times, sub.name)
+	st.tick, st.crashed, st.healthy = sub.tick, sub.crashed, false
+}
+
+func (h *history) clearStorageFaults() {
+	h.env.storage.setFailPut(nil)
+	h.env.storage.setFailDelete(nil)
+	h.env.storage.mu.Lock()
+	h.env.storage.failGet = nil
+	h.env.storage.mu.Unlock()
+}
+
+// noteFailedPut attributes a failed WAL write to its name.
+func (h *history) noteFailedPut(entry *logical.StorageEntry) {
+	if !strings.HasPrefix(entry.Key, "wal/") {
+		return
+	}
+	var w struct {
+		Data rotationWAL `json:"data"`
+	}
+	if err := entry.DecodeJSON(&w); err == nil && w.Data.Name != "" {
+		h.failedWALMu.Lock()
+		h.failedWAL[w.Data.Name]++
+		h.failedWALMu.Unlock()
+	}
+}
+
+// crash stops the live backend dead, with its storage, and boots a new
+// one on the same storage, as a restarted Vault does.
+func (h *history) crash() {
+	if h.view != nil {
+		h.view.dead.Store(true)
+	}
+	h.view = &crashableStorage{Storage: h.env.storage}
+	// A failed load is retried by the next request, as in Vault.
+	_ = h.env.boot(h.view)
+	h.env.b.limiter.limits = nil
+	h.env.b.storeRetryWait = time.Millisecond
+	h.lastRotated = map[string]time.Time{}
+	sequenceCoverage.crashes.Add(1)
+}
+
+// crashMidRotation crashes while Cisco handles a rotation: the reply
+// reaches a dead process.
+func (h *history) crashMidRotation(st *step, name string) {
+	st.name = "crash while rotating " + name
+	m := h.model[name]
+	if !m.storedConfig {
+		h.crash()
+		st.crashed = true
+		return
+	}
+	st.allowed[name]++
+	h.env.sim.InjectFault(ciscosim.Fault{Kind: "delay", DelayMS: 30, OrgID: m.orgID})
+	calls := h.env.sim.State().RotateCalls
+	h.zombies.Add(1)
+	b, view := h.env.b, h.view
+	done := make(chan struct{})
+	go func() {
+		defer h.zombies.Done()
+		defer close(done)
+		_, _ = b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation, Path: "rotate/" + name, Storage: view})
+	}()
+	// Crash once Cisco has the call, or at once if it never comes (bad
+	// credentials).
+	for h.env.sim.State().RotateCalls == calls {
+		select {
+		case <-done:
+		case <-time.After(time.Millisecond):
+			continue
+		}
+		break
+	}
+	h.crash()
+	st.crashed = true
+	// Let the dead rotation end before the checks read Cisco's state.
+	h.zombies.Wait()
+	h.env.waitSimIdle()
+}
+
+// crashableStorage is one backend's view of the storage; after a crash it
+// fails every call, as a dead process writes nothing more.
+type crashableStorage struct {
+	logical.Storage
+	dead atomic.Bool
+}
+
+var errCrashed = fmt.Errorf("the process crashed")
+
+func (c *crashableStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if c.dead.Load() {
+		return nil, errCrashed
+	}
+	return c.Storage.Get(ctx, key)
+}
+
+func (c *crashableStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if c.dead.Load() {
+		return nil, errCrashed
+	}
+	return c.Storage.List(ctx, prefix)
+}
+
+func (c *crashableStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	if c.dead.Load() {
+		return errCrashed
+	}
+	return c.Storage.Put(ctx, e)
+}
+
+func (c *crashableStorage) Delete(ctx context.Context, key string) error {
+	if c.dead.Load() {
+		return errCrashed
+	}
+	return c.Storage.Delete(ctx, key)
+}
