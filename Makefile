@@ -5,7 +5,7 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build test test-unit test-e2e dev fmt lint bench fuzz clean
+.PHONY: build test test-unit test-e2e soak dev fmt lint bench fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
@@ -16,6 +16,11 @@ test: lint test-unit test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# The randomized sequence test at volume: 100,000 histories (make test runs
+# 1,000). A failure prints its seed; replay it with -sequence.seed=N.
+soak:
+	$(GO) test -count=1 -timeout 0 -run 'TestSequence$$' ./backend/ -sequence.histories=100000
 
 # The end-to-end suite: a real Vault (built once into .cache/), the vault CLI
 # and Vault Agent, on loopback and free ports.

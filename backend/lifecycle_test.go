@@ -365,6 +365,26 @@ func TestLifecycle_SettledFailureIsNotMarkedStale(t *testing.T) {
 	}
 }
 
+// Found by the sequence test: the WAL was settled by a failure that only
+// the cache held. A lost key whose stale mark storage refused had its WAL
+// entry deleted by the next tick, and a restart then served the dead key as
+// current.
+func TestLifecycle_WALSettledOnlyByStorage(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.storage.setFailPut(failKeyPuts(2 * storeAttempts)) // the new key and the stale mark
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a lost key reported success")
+	}
+	env.storage.setFailPut(nil)
+	env.tick() // settles the WAL entry left behind; the retry is not due yet
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	if got := restarted.mustRead("config/acme").Data["key_state"]; got != "stale" {
+		t.Fatalf("after a restart, the dead key is served as %v", got)
+	}
+}
+
 // Finding 13: Cisco's keyCreationDate far in the past for a key the plugin
 // just rotated made it due again at once.
 func TestLifecycle_BogusCreationDateDoesNotMakeTheKeyDue(t *testing.T) {

@@ -34,7 +34,9 @@ func (h *history) mayBeDue(name string) bool {
 		return err != nil // unknown: allow
 	}
 	d := resp.Data
-	if d["key_state"] == "stale" || d["consecutive_failures"] != 0 || m.failing || h.walExists(name) {
+	// Only what the model saw: a failure since the key appeared, or a WAL
+	// entry, whose outcome the plugin cannot know.
+	if m.failing || h.walExists(name) {
 		return true
 	}
 	if id, _ := d["access_key_id"].(string); id != "" && id != h.env.sim.State().Orgs[m.orgID].CurrentKeyID {
@@ -106,7 +108,7 @@ func (h *history) check(st *step) {
 			}
 		} else if d["key_state"] != "none" {
 			if d["key_state"] != "stale" {
-				h.fail("%s serves %s, Cisco's current key is %s, and the key is not marked stale", name, served, org.CurrentKeyID)
+				h.fail("%s serves %s, Cisco's current key is %s, and the key is not marked stale: %v", name, served, org.CurrentKeyID, d)
 			}
 			if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(maxRetryBackoff)) {
 				h.fail("%s is stale but its recovery is not due within %s: next_vault_rotation %v", name, maxRetryBackoff, d["next_vault_rotation"])
@@ -147,8 +149,11 @@ func (h *history) checkNothingDue(name string, d map[string]interface{}, now tim
 	if d["disable_automated_rotation"] == true || m.keyID == "" {
 		return
 	}
+	// An older key is allowed only while a failed attempt waits for its
+	// retry: Cisco did not answer then.
 	age := now.Sub(m.issuedAt)
-	retrying := d["consecutive_failures"] != 0 && age <= maxRotationGap+maxRetryBackoff
+	next := parseTimeField(d["next_vault_rotation"])
+	retrying := d["consecutive_failures"] != 0 && !next.IsZero() && !next.After(now.Add(maxRetryBackoff))
 	if age > maxRotationGap && !retrying {
 		h.fail("after a tick that Cisco answered, %s serves a key %s old", name, age)
 	}

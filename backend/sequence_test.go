@@ -474,6 +474,13 @@ func (h *history) crash() {
 	if h.view != nil {
 		h.view.dead.Store(true)
 	}
+	// A WAL entry left at the crash is an outcome nobody knows: the new
+	// backend will mark its key stale and recover it.
+	for _, name := range h.names {
+		if h.walExists(name) {
+			h.model[name].failing = true
+		}
+	}
 	h.view = &crashableStorage{Storage: h.env.storage}
 	// A failed load is retried by the next request, as in Vault.
 	_ = h.env.boot(h.view)

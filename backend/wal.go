@@ -127,17 +127,31 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	if err != nil {
 		return false, err
 	}
-	if e == nil || (e.key != nil && (e.key.Version > w.Version || e.key.SettledRotation == id)) {
-		return true, nil // deleted since, or the outcome was stored
+	if e == nil {
+		return true, nil // deleted since
+	}
+	// Only storage says whether the outcome is settled: the cache may hold
+	// a failure that storage refused, and a restart would not see it.
+	stored, err := getKey(ctx, s, w.Name)
+	if err != nil {
+		return false, err
+	}
+	if stored != nil && (stored.Version > w.Version || stored.SettledRotation == id) {
+		return true, nil
 	}
 	now := b.now()
 	failed := failedCopy(e.key)
-	failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
-		"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
-	failed.RetryAt = now // as soon as possible
-	failed.SettledRotation = id
+	if failed.SettledRotation != id {
+		failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
+			"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
+		failed.RetryAt = now // as soon as possible
+		failed.SettledRotation = id
+	}
 	if err := b.putKey(ctx, s, w.Name, failed); err != nil {
 		return false, fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
+	}
+	if e.key != nil && e.key.SettledRotation == id {
+		return true, nil // the outcome this node knew is now stored too
 	}
 	b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
 	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
