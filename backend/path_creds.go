@@ -64,7 +64,7 @@ const pathCredsHelpSyn = "Read the current S3 bucket key pair of an organization
 const pathCredsHelpDesc = `
 Returns the key pair that Vault rotated or imported last, the bucket fields
 derived from data_path, and the rotation timing. There is no lease: ttl is the
-number of seconds until the next rotation is due, at most 60 and never 0, and
+number of seconds until the next rotation is due, at most 50 and never 0, and
 rotation_period is always present, so Vault Agent re-reads within about a
 minute of any key change. key_state is "stale" when a rotation's outcome is
 unknown.

@@ -36,8 +36,8 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 		t.Fatalf("creds fields\n got %s\nwant %s", strings.Join(got, ","), want)
 	}
 	raw := jsonRoundTrip(t, resp.Data)
-	if string(raw["ttl"]) != "60" || string(raw["rotation_period"]) != "2592000" {
-		t.Fatalf("ttl=%s rotation_period=%s, want JSON integers 60 and 2592000", raw["ttl"], raw["rotation_period"])
+	if string(raw["ttl"]) != "50" || string(raw["rotation_period"]) != "2592000" {
+		t.Fatalf("ttl=%s rotation_period=%s, want JSON integers 50 and 2592000", raw["ttl"], raw["rotation_period"])
 	}
 	var next string
 	if err := json.Unmarshal(raw["next_vault_rotation"], &next); err != nil {
@@ -50,7 +50,7 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 	// Overdue: ttl is the re-read interval, never 0 or negative.
 	env.clock.Advance(25 * 24 * time.Hour)
 	resp = env.mustRead("creds/acme")
-	if resp.Data["ttl"] != int64(60) {
+	if resp.Data["ttl"] != int64(credsRereadInterval/time.Second) {
 		t.Fatalf("overdue ttl = %v", resp.Data["ttl"])
 	}
 }
@@ -65,9 +65,9 @@ func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
 		t.Fatalf("schedule timings: %s %s %s", raw["rotation_period"], raw["rotation_window"], raw["rotation_schedule"])
 	}
 	// The clock is at 12:00; the next run is 03:00 tomorrow, but consumers
-	// re-read every minute.
-	if resp.Data["ttl"] != int64(60) {
-		t.Fatalf("ttl = %v, want %d", resp.Data["ttl"], 60)
+	// re-read every 51 s.
+	if resp.Data["ttl"] != int64(50) {
+		t.Fatalf("ttl = %v, want %d", resp.Data["ttl"], 50)
 	}
 }
 
@@ -162,7 +162,7 @@ func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 }
 
 // TestCreds_TTLBoundsConsumerPickup: Vault Agent re-reads at ttl + 1 s, so
-// ttl bounds how long a consumer keeps a replaced key. It is at most 60 s
+// ttl bounds how long a consumer keeps a replaced key. It is at most 50 s
 // whatever the period, never past the next scheduled rotation, and never 0.
 func TestCreds_TTLBoundsConsumerPickup(t *testing.T) {
 	cases := map[string]struct {
@@ -170,12 +170,12 @@ func TestCreds_TTLBoundsConsumerPickup(t *testing.T) {
 		advance time.Duration
 		want    int64
 	}{
-		"30-day period, just rotated": {map[string]interface{}{"rotation_period": "30d"}, 0, 60},
+		"30-day period, just rotated": {map[string]interface{}{"rotation_period": "30d"}, 0, 50},
 		"due in 30 s":                 {map[string]interface{}{"rotation_period": "30d"}, 30*24*time.Hour - 30*time.Second, 30},
 		"due in under a second":       {map[string]interface{}{"rotation_period": "30d"}, 30*24*time.Hour - 400*time.Millisecond, 1},
-		"overdue":                     {map[string]interface{}{"rotation_period": "30d"}, 31 * 24 * time.Hour, 60},
-		"automated rotation off":      {map[string]interface{}{"disable_automated_rotation": true}, 0, 60},
-		"schedule, next run in 15 h":  {map[string]interface{}{"rotation_schedule": "0 3 * * *"}, 0, 60},
+		"overdue":                     {map[string]interface{}{"rotation_period": "30d"}, 31 * 24 * time.Hour, 50},
+		"automated rotation off":      {map[string]interface{}{"disable_automated_rotation": true}, 0, 50},
+		"schedule, next run in 15 h":  {map[string]interface{}{"rotation_schedule": "0 3 * * *"}, 0, 50},
 		"schedule, next run in 10 s":  {map[string]interface{}{"rotation_schedule": "0 3 * * *"}, 15*time.Hour - 10*time.Second, 10},
 	}
 	for name, tc := range cases {

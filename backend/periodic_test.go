@@ -30,7 +30,7 @@ func TestScheduler_DueKeyRotatesAndUndueKeyDoesNot(t *testing.T) {
 		t.Fatalf("due key: %d rotations, want 1", got-rotations)
 	}
 	creds := env.assertServesSimKey("acme")
-	if creds.Data["version"] != 2 || creds.Data["ttl"] != int64(60) {
+	if creds.Data["version"] != 2 || creds.Data["ttl"] != int64(credsRereadInterval/time.Second) {
 		t.Fatalf("after scheduled rotation: version %v ttl %v", creds.Data["version"], creds.Data["ttl"])
 	}
 }

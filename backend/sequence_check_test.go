@@ -12,7 +12,7 @@ package backend
 //     older than 89 days (plus a pending retry's backoff).
 //  4. Every failure is recorded (last_rotation_error_time or an event) and
 //     logged.
-//  5. No secret in any log line or config read; creds ttl is 1 to 60 s.
+//  5. No secret in any log line or config read; creds ttl is 1 to 50 s.
 
 import (
 	"encoding/json"
@@ -169,7 +169,7 @@ func (h *history) checkCreds(name string, org ciscosim.OrgState) {
 	}
 	ttl, ok := resp.Data["ttl"].(int64)
 	if !ok || ttl < 1 || ttl > int64(credsRereadInterval/time.Second) {
-		h.fail("creds of %s: ttl %v is not a JSON integer from 1 to 60", name, resp.Data["ttl"])
+		h.fail("creds of %s: ttl %v is not a JSON integer from 1 to 50", name, resp.Data["ttl"])
 	}
 	if p, ok := resp.Data["rotation_period"].(int64); !ok || p <= 0 {
 		h.fail("creds of %s: rotation_period %v", name, resp.Data["rotation_period"])

@@ -14,6 +14,7 @@ import (
 // TestDevServer runs the operator's and the consumer's whole journey on
 // one Vault dev server: these steps share the server, so they run in order.
 func TestDevServer(t *testing.T) {
+	t.Parallel()
 	plugins := pluginDir(t)
 	s := startSim(t)
 	v := startDevVault(t, plugins)
@@ -122,7 +123,7 @@ func TestDevServer(t *testing.T) {
 		})
 		now := s.org(t, autoOrg)
 		secrets = append(secrets, first.SecretAccessKey, now.SecretAccessKey)
-		// ttl is at most 60 s here; the agent's default would be 5 minutes.
+		// ttl is at most 50 s here; the agent's default would be 5 minutes.
 		waitFor(t, 75*time.Second, "the agent to re-render after the rotation", func() bool {
 			cur := s.org(t, autoOrg)
 			return agent.rendered() == credentialsFile(cur.CurrentKeyID, cur.SecretAccessKey)
@@ -178,25 +179,30 @@ func credentialsFile(id, secret string) string {
 	return fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
 }
 
-// agent is a running Vault Agent rendering an AWS credentials file.
+// agent is a running Vault Agent rendering an AWS credentials file per
+// organization.
 type agent struct {
-	p    *proc
-	dest string
+	p     *proc
+	dest  string // the first organization's file
+	dests map[string]string
 }
 
-func (a *agent) rendered() string {
-	b, _ := os.ReadFile(a.dest)
+func (a *agent) rendered() string { return readRendered(a.dest) }
+
+func (a *agent) renderedFor(name string) string { return readRendered(a.dests[name]) }
+
+func readRendered(path string) string {
+	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b)) + "\n"
 }
 
-func startAgent(t *testing.T, v *vault, name string) *agent {
+func startAgent(t *testing.T, v *vault, names ...string) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(v.token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dest := filepath.Join(dir, "aws-credentials")
 	config := fmt.Sprintf(`
 vault { address = %q }
 auto_auth {
@@ -204,6 +210,11 @@ auto_auth {
     config = { token_file_path = %q }
   }
 }
+`, v.addr, tokenFile)
+	dests := map[string]string{}
+	for _, name := range names {
+		dests[name] = filepath.Join(dir, name+"-aws-credentials")
+		config += fmt.Sprintf(`
 template {
   destination = %q
   contents    = <<EOT
@@ -213,11 +224,12 @@ aws_secret_access_key = {{ .Data.secret_access_key }}
 {{ end }}
 EOT
 }
-`, v.addr, tokenFile, dest, name)
+`, dests[name], name)
+	}
 	cfgFile := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := start(t, []string{"VAULT_ADDR=" + v.addr}, vaultBin(t), "agent", "-config="+cfgFile, "-log-level=trace")
-	return &agent{p: p, dest: dest}
+	return &agent{p: p, dest: dests[names[0]], dests: dests}
 }

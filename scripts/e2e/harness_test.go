@@ -31,18 +31,20 @@ const (
 	v1         = "v0.1.0-e2e"
 	v2         = "v0.1.1-e2e"
 
-	simClient   = "e2e-client"
-	simSecret   = "e2e-client-secret-9Xq2"
-	simOrg      = "1234567"
-	offClient   = "e2e-off"
-	offSecret   = "e2e-off-secret-7Lm4"
-	offOrg      = "7654321"
-	autoClient  = "e2e-auto"
-	autoSecret  = "e2e-auto-secret-3Kp8"
-	autoOrg     = "5555555"
-	rootToken   = "e2e-root"
-	waitRotate  = 3 * time.Minute
-	mountPrefix = "cisco-s3"
+	simClient    = "e2e-client"
+	simSecret    = "e2e-client-secret-9Xq2"
+	simOrg       = "1234567"
+	offClient    = "e2e-off"
+	offSecret    = "e2e-off-secret-7Lm4"
+	offOrg       = "7654321"
+	autoClient   = "e2e-auto"
+	autoSecret   = "e2e-auto-secret-3Kp8"
+	autoOrg      = "5555555"
+	pickupClient = "e2e-pickup"
+	pickupSecret = "e2e-pickup-secret-6Rt1"
+	rootToken    = "e2e-root"
+	waitRotate   = 3 * time.Minute
+	mountPrefix  = "cisco-s3"
 )
 
 func repoRoot(t *testing.T) string {
@@ -172,7 +174,8 @@ func startSim(t *testing.T) *sim {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0",
 		"-key", simClient+":"+simSecret+":"+simOrg,
 		"-key", offClient+":"+offSecret+":"+offOrg, "-disabled-org", offOrg,
-		"-key", autoClient+":"+autoSecret+":"+autoOrg)
+		"-key", autoClient+":"+autoSecret+":"+autoOrg,
+		"-key", pickupClient+":"+pickupSecret+":"+strings.Join(pickupOrgs[:], ","))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +222,25 @@ func (s *sim) org(t *testing.T, id string) simOrgState {
 		t.Fatal(err)
 	}
 	return st.Orgs[id]
+}
+
+// pickupOrgs are the organizations of the consumer pickup checks.
+var pickupOrgs = [3]string{"3000001", "3000002", "3000003"}
+
+// post sends a JSON body to one of the simulator's test endpoints and
+// decodes the answer.
+func (s *sim) post(t *testing.T, path, body string) map[string]interface{} {
+	t.Helper()
+	resp, err := http.Post(s.url+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]interface{}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
+	}
+	return out
 }
 
 // vault is a Vault server and the CLI environment to talk to it.
