@@ -16,7 +16,7 @@ func TestFaults(t *testing.T) {
 		dropped   bool
 		bodyCheck func(string) bool
 	}{
-		"old_date": {Fault{Kind: "old_date"}, 200, true, false, func(b string) bool { return strings.Contains(b, "currentKeyId") }},
+		"old_date":     {Fault{Kind: "old_date"}, 200, true, false, func(b string) bool { return strings.Contains(b, "currentKeyId") }},
 		"5xx":          {Fault{Kind: "5xx", Status: 502}, 502, false, false, func(b string) bool { return strings.Contains(b, "Bad Gateway") }},
 		"5xx default":  {Fault{Kind: "5xx"}, 503, false, false, nil},
 		"429":          {Fault{Kind: "429"}, 429, false, false, nil},
