@@ -102,7 +102,7 @@ func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*org
 			key, err = getKey(ctx, s, name)
 		}
 		if err != nil {
-			return nil, b.noteUnreadable(name, err)
+			return nil, b.noteUnreadable(name, gen, err)
 		}
 		b.cacheMu.Lock()
 		settled := b.cacheGen == gen
@@ -124,14 +124,18 @@ func (b *backend) org(ctx context.Context, s logical.Storage, name string) (*org
 }
 
 // noteUnreadable remembers a name whose stored entry does not decode, so
-// that lists and status can show it, and says how to fix it.
-func (b *backend) noteUnreadable(name string, err error) error {
+// that lists and status can show it, and says how to fix it. A write since
+// the read began (gen moved) may have replaced the entry: then the name is
+// not flagged.
+func (b *backend) noteUnreadable(name string, gen uint64, err error) error {
 	var bad *unreadableEntryError
 	if !errors.As(err, &bad) {
 		return err
 	}
 	b.cacheMu.Lock()
-	b.unreadable[name] = bad.Error()
+	if b.cacheGen == gen {
+		b.unreadable[name] = bad.Error()
+	}
 	b.cacheMu.Unlock()
 	return fmt.Errorf("organization %q: %w; delete config/%s, then write it again", name, err, name)
 }
@@ -201,10 +205,16 @@ func (b *backend) dropCached(name string) {
 	b.cacheMu.Unlock()
 }
 
-// deleteOrgLocked deletes the organization's key, then its config. The key
-// goes first: a failure then leaves a config without a key, never a key
-// without its config.
+// deleteOrgLocked deletes the organization's WAL entries, its key, then its
+// config. The WAL entries go first: left behind, they would be taken for an
+// unknown outcome of an organization re-created under the name, and no
+// rotation of the name runs while its lock is held. The key goes before the
+// config: a failure then leaves a config without a key, never a key without
+// its config.
 func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name string) error {
+	if err := b.deleteRotationWALsOf(ctx, s, name); err != nil {
+		return err
+	}
 	if err := deleteKey(ctx, s, name); err != nil {
 		return err
 	}
@@ -216,7 +226,7 @@ func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name s
 	}
 	b.resetClient(name)
 	b.setOrgLocked(name, nil)
-	return deleteRotationWALsOf(ctx, s, name)
+	return nil
 }
 
 // invalidate runs on nodes that receive replicated writes: drop what they

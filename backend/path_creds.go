@@ -33,6 +33,10 @@ func pathCreds(b *backend) []*framework.Path {
 // pathCredsRead answers from memory: no storage call on the hot path.
 func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	// Until the load has settled the WAL, a cached key may be dead.
+	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+		return nil, err
+	}
 	e, err := b.org(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err

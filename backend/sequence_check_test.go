@@ -61,7 +61,7 @@ func (h *history) mayBeDue(name string) bool {
 
 func (h *history) walExists(name string) bool {
 	found := false
-	_ = forEachRotationWAL(h.t.Context(), h.env.storage.Storage, func(_ string, data interface{}) error {
+	_ = h.env.b.forEachRotationWAL(h.t.Context(), h.env.storage.Storage, func(_ string, data interface{}) error {
 		var w rotationWAL
 		found = found || (mapToStruct(data, &w) == nil && w.Name == name)
 		return nil

@@ -56,12 +56,13 @@ func (b *backend) deleteRotationWAL(ctx context.Context, s logical.Storage, name
 // rotation left its entry behind (walPending), keeps an idle tick free of
 // storage reads.
 func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storage) error {
-	return forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
+	return b.forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
 		settled, err := b.settleOrphanedRotation(ctx, s, id, data)
 		var bad *unreadableEntryError
 		if errors.As(err, &bad) {
-			// Kept for when the organization is readable again; a delete
-			// removes it with the organization.
+			// Kept for when the organization is readable again, which the
+			// next tick looks at; a delete removes it with the organization.
+			b.walPending.Store(true)
 			return nil
 		}
 		if err != nil {
@@ -77,8 +78,9 @@ func (b *backend) recoverOrphanedRotations(ctx context.Context, s logical.Storag
 }
 
 // forEachRotationWAL calls fn with the id and data of every rotation WAL
-// entry.
-func forEachRotationWAL(ctx context.Context, s logical.Storage, fn func(id string, data interface{}) error) error {
+// entry. An entry that does not decode is logged and skipped: one bad entry
+// must not stop the mount.
+func (b *backend) forEachRotationWAL(ctx context.Context, s logical.Storage, fn func(id string, data interface{}) error) error {
 	ids, err := framework.ListWAL(ctx, s)
 	if err != nil {
 		return fmt.Errorf("listing the rotation WAL: %w", err)
@@ -86,7 +88,11 @@ func forEachRotationWAL(ctx context.Context, s logical.Storage, fn func(id strin
 	for _, id := range ids {
 		entry, err := framework.GetWAL(ctx, s, id)
 		if err != nil {
-			return fmt.Errorf("reading the rotation WAL: %w", err)
+			if _, getErr := s.Get(ctx, framework.WALPrefix+id); getErr != nil {
+				return fmt.Errorf("reading the rotation WAL: %w", err)
+			}
+			b.logger.Error("skipping a WAL entry that cannot be decoded", "entry", framework.WALPrefix+id)
+			continue
 		}
 		if entry == nil || entry.Kind != walKindRotate {
 			continue
@@ -148,7 +154,12 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 		failed.SettledRotation = id
 	}
 	if err := b.putKey(ctx, s, w.Name, failed); err != nil {
-		return false, fmt.Errorf("marking the key of %q stale: %w", w.Name, err)
+		// The cache still takes the mark, so reads say stale and the tick
+		// recovers; the entry stays for a restart, and this walk goes on.
+		b.logger.Error("could not store the stale mark of an unfinished rotation; keeping its WAL entry",
+			"name", w.Name, "error", err)
+		b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
+		return false, nil
 	}
 	if e.key != nil && e.key.SettledRotation == id {
 		return true, nil // the outcome this node knew is now stored too
@@ -161,8 +172,8 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 
 // deleteRotationWALsOf deletes the WAL entries of a deleted organization,
 // so that one re-created under its name does not inherit them.
-func deleteRotationWALsOf(ctx context.Context, s logical.Storage, name string) error {
-	return forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
+func (b *backend) deleteRotationWALsOf(ctx context.Context, s logical.Storage, name string) error {
+	return b.forEachRotationWAL(ctx, s, func(id string, data interface{}) error {
 		var w rotationWAL
 		if mapToStruct(data, &w) != nil || w.Name != name {
 			return nil
