@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/rotation"
 
@@ -137,7 +138,50 @@ func (h *history) check(st *step) {
 			h.checkNothingDue(name, d, now)
 		}
 	}
+	h.checkRestartWouldServe(sim)
 	h.prevSim = sim
+}
+
+// checkRestartWouldServe boots a second backend on a copy of the storage, as
+// a restart now would, and checks that it too serves Cisco's current key or
+// says stale: the cache may know what storage does not.
+func (h *history) checkRestartWouldServe(sim ciscosim.State) {
+	ctx := h.t.Context()
+	copied := &logical.InmemStorage{}
+	keys, err := logical.CollectKeys(ctx, h.env.storage.Storage)
+	if err != nil {
+		h.fail("listing storage: %v", err)
+	}
+	for _, key := range keys {
+		entry, err := h.env.storage.Storage.Get(ctx, key)
+		if err != nil || entry == nil {
+			h.fail("copying %s: %v", key, err)
+		}
+		if err := copied.Put(ctx, entry); err != nil {
+			h.fail("copying %s: %v", key, err)
+		}
+	}
+	conf := &logical.BackendConfig{Logger: hclog.NewNullLogger(), System: h.env.system, StorageView: copied}
+	b := newBackend(conf)
+	b.now = h.env.clock.Now
+	if err := b.Setup(ctx, conf); err != nil {
+		h.fail("setup: %v", err)
+	}
+	defer b.Cleanup(ctx)
+	if err := b.Initialize(ctx, &logical.InitializationRequest{Storage: copied}); err != nil {
+		h.fail("a restart on healthy storage could not load: %v", err)
+	}
+	for _, name := range h.names {
+		resp, err := b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "config/" + name, Storage: copied})
+		if err != nil || resp == nil || resp.IsError() {
+			continue // not configured; the live checks cover the rest
+		}
+		d := resp.Data
+		served, _ := d["access_key_id"].(string)
+		if d["key_state"] == "current" && served != sim.Orgs[h.model[name].orgID].CurrentKeyID {
+			h.fail("a restart now would serve %s's dead key %s as current", name, served)
+		}
+	}
 }
 
 // checkNothingDue checks name after a tick that Cisco answered.
