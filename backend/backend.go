@@ -106,6 +106,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 			pathRotate(b),
 			pathImport(b),
 			pathCreds(b),
+			pathStatus(b),
 		),
 		InitializeFunc: b.initialize,
 		PeriodicFunc:   b.periodic,

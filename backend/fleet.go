@@ -1,0 +1,80 @@
+package backend
+
+// The whole mount at a glance, from memory: the rows of the status read and
+// the per-organization metrics.
+
+import (
+	"sort"
+	"time"
+)
+
+// orgStatus is one organization's standing. It holds no secret.
+type orgStatus struct {
+	name                string
+	keyState            string
+	accessKeyID         string
+	createdAt           time.Time // the start of the key's 90 days
+	expiresAt           time.Time // zero without a key
+	nextRotation        time.Time // zero when none is scheduled
+	lastRotation        time.Time // when Vault last stored a key
+	consecutiveFailures int
+	lastError           string
+	lastErrorTime       time.Time
+	automationDisabled  bool
+}
+
+// fleet returns every cached organization's standing, most urgent first: a
+// stale key (it may be dead already), then the soonest lockout, then the
+// organizations with no key yet; ties by name.
+func (b *backend) fleet(now time.Time) []orgStatus {
+	b.cacheMu.RLock()
+	entries := make(map[string]*orgEntry, len(b.cache))
+	for name, e := range b.cache {
+		entries[name] = e
+	}
+	b.cacheMu.RUnlock()
+
+	rows := make([]orgStatus, 0, len(entries))
+	for name, e := range entries {
+		rows = append(rows, statusOf(name, e, now))
+	}
+	sort.Slice(rows, func(i, j int) bool { return moreUrgent(rows[i], rows[j]) })
+	return rows
+}
+
+func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
+	k := e.key
+	if k == nil {
+		k = &keyState{}
+	}
+	st := orgStatus{
+		name:                name,
+		keyState:            k.state(),
+		accessKeyID:         k.AccessKeyID,
+		lastRotation:        k.LastVaultRotation,
+		consecutiveFailures: k.ConsecutiveFailures,
+		lastError:           k.LastError,
+		lastErrorTime:       k.LastErrorTime,
+		automationDisabled:  e.config.DisableAutomatedRotation,
+	}
+	if k.hasKey() {
+		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()
+	}
+	if next, ok := nextRotation(e.config, k, now); ok {
+		st.nextRotation = next
+	}
+	return st
+}
+
+func moreUrgent(a, b orgStatus) bool {
+	if sa, sb := a.keyState == "stale", b.keyState == "stale"; sa != sb {
+		return sa
+	}
+	if za, zb := a.expiresAt.IsZero(), b.expiresAt.IsZero(); za != zb {
+		return zb
+	}
+	if !a.expiresAt.Equal(b.expiresAt) {
+		return a.expiresAt.Before(b.expiresAt)
+	}
+	return a.name < b.name
+}
