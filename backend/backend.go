@@ -68,6 +68,7 @@ type backend struct {
 	// limiter keeps every Cisco call, manual or scheduled, within the
 	// API key's rate limits.
 	limiter *apiKeyLimiter
+	metrics *mountMetrics
 }
 
 // Factory builds a backend for one mount.
@@ -90,6 +91,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	}
 	b.sched = newScheduler(b)
 	b.limiter = newAPIKeyLimiter()
+	b.metrics = newMountMetrics()
 	b.logger = hclog.NewNullLogger()
 	if conf != nil && conf.Logger != nil {
 		b.logger = conf.Logger
@@ -107,6 +109,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 			pathImport(b),
 			pathCreds(b),
 			pathStatus(b),
+			pathMetrics(b),
 		),
 		InitializeFunc: b.initialize,
 		PeriodicFunc:   b.periodic,
@@ -139,7 +142,11 @@ func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
 	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
 		return c
 	}
-	c := newCiscoClient(cfg.settings(), b.transport, b.callTimeout, b.now)
+	transport := b.transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	c := newCiscoClient(cfg.settings(), instrumentedTransport{next: transport, metrics: b.metrics}, b.callTimeout, b.now)
 	b.clients[name] = c
 	return c
 }

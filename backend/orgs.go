@@ -226,6 +226,7 @@ func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name s
 	}
 	b.resetClient(name)
 	b.setOrgLocked(name, nil)
+	b.metrics.forget(name)
 	return nil
 }
 

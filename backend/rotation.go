@@ -141,6 +141,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	b.deleteRotationWAL(ctx, s, name, walID)
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
+	b.metrics.rotations.WithLabelValues(name, trigger, "success").Inc()
 	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
 	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
 	return next, nil
@@ -162,6 +163,7 @@ func (b *backend) storeLostKeyLocked(ctx context.Context, s logical.Storage, nam
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	b.metrics.rotations.WithLabelValues(name, trigger, "lost").Inc()
 	b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
 	return lostErr
 }
@@ -201,6 +203,7 @@ func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, na
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	b.metrics.rotations.WithLabelValues(name, trigger, "failure").Inc()
 	level := b.logger.Warn
 	if ambiguous {
 		level = b.logger.Error
