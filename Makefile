@@ -5,17 +5,22 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build test test-unit test-e2e soak dev fmt lint bench fuzz clean
+.PHONY: build test test-unit test-rules test-e2e soak dev fmt lint bench fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 
 # Everything CI runs.
-test: lint test-unit test-e2e
+test: lint test-unit test-rules test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# The alert rules and their unit tests (promtool: Debian package prometheus).
+test-rules:
+	promtool check rules deploy/prometheus/cisco-s3-alerts.yml
+	cd deploy/prometheus && promtool test rules cisco-s3-alerts_test.yml
 
 # The randomized sequence test at volume: 100,000 histories (make test runs
 # 1,000). A failure prints its seed; replay it with -sequence.seed=N.
