@@ -142,13 +142,25 @@ func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
 	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
 		return c
 	}
+	c := b.newClient(cfg)
+	b.clients[name] = c
+	return c
+}
+
+// newClient builds a Cisco client whose calls the metrics count.
+func (b *backend) newClient(cfg *orgConfig) *ciscoClient {
 	transport := b.transport
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	c := newCiscoClient(cfg.settings(), instrumentedTransport{next: transport, metrics: b.metrics}, b.callTimeout, b.now)
+	return newCiscoClient(cfg.settings(), instrumentedTransport{next: transport, metrics: b.metrics}, b.callTimeout, b.now)
+}
+
+// keepClient caches a client built for a config that is now stored.
+func (b *backend) keepClient(name string, c *ciscoClient) {
+	b.clientMu.Lock()
 	b.clients[name] = c
-	return c
+	b.clientMu.Unlock()
 }
 
 func (b *backend) resetClient(name string) {

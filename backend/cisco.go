@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,28 @@ func (c *ciscoClient) token(ctx context.Context) (string, error) {
 		// but oauth2 errors can carry response bodies.
 		return "", &ciscoError{Message: "token request failed: " + transportReason(err)}
 	}
+}
+
+// rotateScope is the scope Cisco's rotateKey needs.
+const rotateScope = "admin.iam:write"
+
+// verify fetches a token, which checks the credentials without rotating
+// anything, and reports a missing rotateScope when the answer lists scopes.
+// The token stays cached for the first rotation.
+func (c *ciscoClient) verify(ctx context.Context) error {
+	if _, err := c.token(ctx); err != nil {
+		return err
+	}
+	tok, err := c.tokenSource().Token() // the cached token: no second call
+	if err != nil {
+		return &ciscoError{Message: "token request failed: " + transportReason(err)}
+	}
+	scopes, _ := tok.Extra("scope").(string)
+	if scopes != "" && !slices.Contains(strings.Fields(scopes), rotateScope) {
+		return &ciscoError{Message: fmt.Sprintf("the API key's token has the scopes %q but not %s, which rotating the key needs: "+
+			"add it to the API key in Cisco's dashboard", scopes, rotateScope), MissingScope: true}
+	}
+	return nil
 }
 
 // rotateKey calls POST {api}/iam/rotateKey. It never retries a request that

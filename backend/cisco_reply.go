@@ -36,6 +36,8 @@ type ciscoError struct {
 	// NotEnabled means the organization has no IAM key info yet: the first
 	// rotation must be done in Cisco's dashboard.
 	NotEnabled bool
+	// MissingScope means the API key lacks the scope rotating needs.
+	MissingScope bool
 }
 
 func (e *ciscoError) Error() string {

@@ -73,6 +73,11 @@ func pathConfig(b *backend) []*framework.Path {
 					Type:        framework.TypeBool,
 					Description: "Rotate only on request. Default false. Deadline warnings still apply.",
 				},
+				"verify_connection": {
+					Type:        framework.TypeBool,
+					Default:     true,
+					Description: "On create, and when client_id, client_secret, token_url or org_id change, fetch a token to check the credentials before storing them (no rotation). false skips the check, for offline setup. Not stored.",
+				},
 			},
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -126,6 +131,13 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := applyConfigFields(cfg, d, prev == nil, b.now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	var checked *ciscoClient
+	if d.Get("verify_connection").(bool) && (prev == nil || credentialsChanged(prev.config, cfg)) {
+		checked = b.newClient(cfg)
+		if err := b.verifyCredentials(ctx, checked); err != nil {
+			return logical.ErrorResponse(credentialCheckMessage(cfg, err)), nil
+		}
+	}
 	if err := putConfig(ctx, req.Storage, name, cfg); err != nil {
 		// The write may have landed: read storage again next time.
 		b.dropCached(name)
@@ -140,6 +152,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		}
 	}
 	b.resetClient(name)
+	if checked != nil {
+		b.keepClient(name, checked) // its token serves the first rotation
+	}
 	b.setOrgLocked(name, &orgEntry{config: cfg, key: key})
 	return nil, nil
 }

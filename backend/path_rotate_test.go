@@ -190,7 +190,7 @@ func TestRotate_TokenIsCachedUntilConfigChanges(t *testing.T) {
 
 func TestRotate_BadCredentials(t *testing.T) {
 	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"client_secret": "wrong-secret-value"})
+	env.configure("acme", map[string]interface{}{"client_secret": "wrong-secret-value", "verify_connection": false})
 	_, err := env.rotate("acme")
 	if err == nil || !strings.Contains(err.Error(), "rejected the API key") || strings.Contains(err.Error(), "wrong-secret-value") {
 		t.Fatalf("err = %v", err)

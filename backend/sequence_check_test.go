@@ -116,7 +116,7 @@ func (h *history) check(st *step) {
 			}
 		}
 
-		failed := st.failed[name] || org.Failures > prev.Failures || failedWAL[name] > 0 ||
+		failed := st.failed[name] || (org.Failures > prev.Failures && !st.checked[name]) || failedWAL[name] > 0 ||
 			(org.Rotations > prev.Rotations && !current)
 		if d["key_state"] == "stale" {
 			sequenceCoverage.staleSeen.Add(1)

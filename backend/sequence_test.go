@@ -93,6 +93,9 @@ type step struct {
 	name    string
 	allowed map[string]int  // Cisco rotations the step may cause, per name
 	failed  map[string]bool // a request answered a rotation failure
+	// checked names had their credentials checked by a config write: a
+	// refused token then is no rotation failure.
+	checked map[string]bool
 	tick    bool
 	healthy bool // no storage fault and no Cisco fault was pending
 	crashed bool
@@ -114,7 +117,7 @@ func (c *coverage) String() string {
 func runHistory(t *testing.T, seed uint64) {
 	h := newHistory(t, seed)
 	for _, name := range h.names {
-		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, healthy: true}
+		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, healthy: true}
 		h.configWrite(st, name)
 		configured := st.name
 		if h.rng.IntN(2) == 0 {
@@ -170,7 +173,7 @@ func (h *history) pick(options ...string) string { return options[h.rng.IntN(len
 func (h *history) randomName() string { return h.names[h.rng.IntN(len(h.names))] }
 
 func (h *history) randomStep() *step {
-	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, healthy: true}
+	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, healthy: true}
 	switch r := h.rng.IntN(100); {
 	case r < 20:
 		h.manualRotate(st, h.randomName())
@@ -319,10 +322,16 @@ func (h *history) configWrite(st *step, name string) {
 	case 3:
 		broken = !broken
 		data["client_secret"] = map[bool]string{true: brokenSecret, false: testClientSecret}[broken]
+		// Half the time the operator skips the check, so that a wrong
+		// secret gets stored and rotations fail.
+		if h.rng.IntN(2) == 0 {
+			data["verify_connection"] = false
+		}
 	default:
 		data["rotation_period"] = "0"
 	}
 	st.name = fmt.Sprintf("config %s %v", name, redactedFields(data))
+	st.checked[name] = true
 	if !failedResponse(h.request(logical.UpdateOperation, "config/"+name, data)) {
 		m.brokenCreds = broken
 	}
@@ -422,7 +431,7 @@ func (h *history) withStorageFault(st *step) {
 		h.env.storage.failGet = fail
 		h.env.storage.mu.Unlock()
 	}
-	sub := &step{allowed: st.allowed, failed: st.failed, healthy: false}
+	sub := &step{allowed: st.allowed, failed: st.failed, checked: st.checked, healthy: false}
 	name := h.randomName()
 	switch h.rng.IntN(6) {
 	case 0:

@@ -110,7 +110,8 @@ func seedOrganizations(client *http.Client, addr, token string, n, workers int, 
 			defer wg.Done()
 			for i := range names {
 				name := fmt.Sprintf("org-%05d", i)
-				cfg := fmt.Sprintf(`{"provider":"umbrella","client_id":"client-%05d","client_secret":"secret-%05d","org_id":"%d",`+
+				// Fake API keys at Cisco's real URLs: skip the credential check.
+				cfg := fmt.Sprintf(`{"provider":"umbrella","client_id":"client-%05d","client_secret":"secret-%05d","org_id":"%d","verify_connection":false,`+
 					`"data_path":"s3://cisco-managed-us-west-2/%d_0123456789abcdef0123456789abcdef01234567"}`, i, i, 1000000+i, 1000000+i)
 				key := fmt.Sprintf(`{"access_key_id":"AKIA%016d","secret_access_key":"wJalrXUtnFEMI/K7MDENG/bPxRfiCY%010d","key_creation_date":%q}`, i, i, created)
 				if !post(client, addr, token, "cisco-s3/config/"+name, cfg) || !post(client, addr, token, "cisco-s3/import/"+name, key) {

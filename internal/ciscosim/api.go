@@ -50,11 +50,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		org = h
 	}
+	scopes := key.Scopes
+	if scopes == "" {
+		scopes = "admin.iam:write"
+	}
 	tok := randomString(32)
 	s.tokens[tok] = &token{clientID: id, orgID: org, expires: s.now().Add(s.cfg.TokenTTL)}
 	writeJSON(w, http.StatusOK, map[string]interface{}{
 		"access_token": tok, "token_type": "bearer",
-		"expires_in": int(s.cfg.TokenTTL / time.Second), "scope": "admin.iam:write",
+		"expires_in": int(s.cfg.TokenTTL / time.Second), "scope": scopes,
 	})
 }
 

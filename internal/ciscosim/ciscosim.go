@@ -19,6 +19,8 @@ type APIKey struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
 	OrgIDs       []string `json:"org_ids"` // OrgIDs[0] is the key's default org
+	// Scopes is the token's scope list; empty means "admin.iam:write".
+	Scopes string `json:"scopes,omitempty"`
 }
 
 // Org is one organization.

@@ -1,0 +1,47 @@
+package backend
+
+// The check of an API key when it is written: a token request, no rotation.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// credentialsChanged reports whether a config write changes what the token
+// request sends.
+func credentialsChanged(prev, next *orgConfig) bool {
+	return prev.ClientID != next.ClientID || prev.ClientSecret != next.ClientSecret ||
+		prev.tokenURL() != next.tokenURL() || prev.OrgID != next.OrgID
+}
+
+// verifyCredentials fetches a token with c, within one Cisco call's time.
+func (b *backend) verifyCredentials(ctx context.Context, c *ciscoClient) error {
+	ctx, cancel := context.WithTimeout(ctx, b.ciscoCallTimeout())
+	defer cancel()
+	return c.verify(ctx)
+}
+
+// credentialCheckMessage says what a failed check means and how to fix it.
+func credentialCheckMessage(cfg *orgConfig, err error) string {
+	const skip = " Nothing was stored. To store the config without this check (offline setup), write it with verify_connection=false."
+	var ce *ciscoError
+	if !errors.As(err, &ce) {
+		return "checking the API key failed: " + err.Error() + "." + skip
+	}
+	switch {
+	case ce.Status == http.StatusUnauthorized:
+		return fmt.Sprintf("Cisco rejected the API key at %s (HTTP 401): client_id or client_secret is wrong. "+
+			"Copy both from the API key in Cisco's dashboard (Admin > API Keys)."+skip, cfg.tokenURL())
+	case ce.Status == http.StatusForbidden:
+		return fmt.Sprintf("Cisco refused a token at %s (HTTP 403): the API key may not act on org_id %q. "+
+			"Check org_id, or leave it empty for the API key's own organization."+skip, cfg.tokenURL(), cfg.OrgID)
+	case ce.MissingScope:
+		return ce.Message + "." + skip
+	case ce.Status == 0:
+		return fmt.Sprintf("could not reach the token URL %s: %s. Check token_url (or the provider) and that Vault "+
+			"can reach it: the plugin needs HTTPS egress to Cisco's API."+skip, cfg.tokenURL(), ce.Message)
+	}
+	return fmt.Sprintf("the token request to %s failed: %s.%s", cfg.tokenURL(), ce.Error(), skip)
+}
