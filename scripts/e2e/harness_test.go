@@ -236,6 +236,9 @@ func (s *sim) post(t *testing.T, path, body string) map[string]interface{} {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
 	var out map[string]interface{}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
