@@ -351,10 +351,13 @@ func (s *testStorage) setFailPut(f func(key string) bool) {
 }
 
 // failKeyPuts fails the next n writes of stored keys (n < 0: always).
-func failKeyPuts(n int) func(string) bool {
+func failKeyPuts(n int) func(string) bool { return failUnder(keyPrefix, n) }
+
+// failUnder fails the next n calls on keys under prefix (n < 0: always).
+func failUnder(prefix string, n int) func(string) bool {
 	var mu sync.Mutex
 	return func(key string) bool {
-		if !strings.HasPrefix(key, keyPrefix) {
+		if !strings.HasPrefix(key, prefix) {
 			return false
 		}
 		mu.Lock()

@@ -405,22 +405,7 @@ func (h *history) withStorageFault(st *step) {
 	if h.rng.IntN(3) > 0 {
 		n = 1 + h.rng.IntN(5)
 	}
-	times := n
-	var mu sync.Mutex
-	fail := func(key string) bool {
-		if !strings.HasPrefix(key, prefix) {
-			return false
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if n == 0 {
-			return false
-		}
-		if n > 0 {
-			n--
-		}
-		return true
-	}
+	fail := failUnder(prefix, n)
 	switch op {
 	case "put":
 		h.env.storage.setFailPut(fail)
@@ -450,7 +435,7 @@ func (h *history) withStorageFault(st *step) {
 		sub.crashed = true
 	}
 	h.clearStorageFaults()
-	st.name = fmt.Sprintf("storage %s of %q fails (%d times, -1 always) during: %s", op, prefix, times, sub.name)
+	st.name = fmt.Sprintf("storage %s of %q fails (%d times, -1 always) during: %s", op, prefix, n, sub.name)
 	st.tick, st.crashed, st.healthy = sub.tick, sub.crashed, false
 }
 
