@@ -38,11 +38,18 @@ func TestSequence(t *testing.T) {
 	base := rand.Uint64() >> 1
 	t.Logf("first seed %d; replay one with -sequence.seed=N", base)
 	t.Cleanup(func() { t.Logf("covered: %s", sequenceCoverage.String()) })
-	for i := 0; i < *sequenceHistories; i++ {
-		seed := base + uint64(i)
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Parallel()
-			runHistory(t, seed)
+	// Batches bound the memory: the testing package keeps every finished
+	// parallel subtest until its parent ends, about 280 KB per history.
+	const batch = 500
+	for first := 0; first < *sequenceHistories; first += batch {
+		t.Run(fmt.Sprintf("histories-%d", first), func(t *testing.T) {
+			for i := first; i < min(first+batch, *sequenceHistories); i++ {
+				seed := base + uint64(i)
+				t.Run(fmt.Sprint(seed), func(t *testing.T) {
+					t.Parallel()
+					runHistory(t, seed)
+				})
+			}
 		})
 	}
 }
