@@ -51,6 +51,11 @@ type backend struct {
 	// unreadable maps a name whose stored entry does not decode to why;
 	// it is skipped, reported and deletable. Guarded by cacheMu.
 	unreadable map[string]string
+	// dropped holds names that left the cache by a drop or an Invalidate:
+	// the next tick, status or metrics read reads them again and
+	// reschedules them, so none falls out of the schedule or the alerts.
+	// Guarded by cacheMu.
+	dropped map[string]struct{}
 	// loaded is set once every organization has been read from storage on
 	// this node.
 	loaded   atomic.Bool
@@ -86,6 +91,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		locks:      locksutil.CreateLocks(),
 		cache:      make(map[string]*orgEntry),
 		unreadable: make(map[string]string),
+		dropped:    make(map[string]struct{}),
 		clients:    make(map[string]*ciscoClient),
 		inflight:   make(map[string]*rotationCall),
 	}

@@ -180,9 +180,10 @@ func (c *ciscoClient) verify(ctx context.Context) error {
 	if _, err := c.token(ctx); err != nil {
 		return err
 	}
-	tok, err := c.tokenSource().Token() // the cached token: no second call
+	tok, err := c.tokenSource().Token() // the cached token, unless it is about to expire
 	if err != nil {
-		return &ciscoError{Message: "token request failed: " + transportReason(err)}
+		// No detail: an oauth2 error may quote the answer's body.
+		return &ciscoError{Message: "token request failed"}
 	}
 	scopes, _ := tok.Extra("scope").(string)
 	if scopes != "" && !slices.Contains(strings.Fields(scopes), rotateScope) {

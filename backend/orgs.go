@@ -183,6 +183,7 @@ func (b *backend) setOrgLocked(name string, e *orgEntry) {
 	// A fill that read storage before this write must not land.
 	b.cacheGen++
 	delete(b.unreadable, name)
+	delete(b.dropped, name)
 	if e == nil {
 		delete(b.cache, name)
 	} else {
@@ -197,12 +198,54 @@ func (b *backend) setOrgLocked(name string, e *orgEntry) {
 }
 
 // dropCached forgets the cached organization, so that the next access
-// reads storage again.
+// reads storage again, and marks it for refillDropped.
 func (b *backend) dropCached(name string) {
 	b.cacheMu.Lock()
 	delete(b.cache, name)
+	b.dropped[name] = struct{}{}
 	b.cacheGen++
 	b.cacheMu.Unlock()
+}
+
+// markDropped marks a name whose cache entry is missing for refillDropped.
+func (b *backend) markDropped(name string) {
+	b.cacheMu.Lock()
+	if b.cache[name] == nil {
+		b.dropped[name] = struct{}{}
+	}
+	b.cacheMu.Unlock()
+}
+
+// refillDropped reads every dropped organization again and reschedules it.
+// With nothing dropped it touches no storage.
+func (b *backend) refillDropped(ctx context.Context, s logical.Storage) {
+	b.cacheMu.RLock()
+	names := make([]string, 0, len(b.dropped))
+	for name := range b.dropped {
+		names = append(names, name)
+	}
+	b.cacheMu.RUnlock()
+	for _, name := range names {
+		e, err := b.org(ctx, s, name)
+		if err != nil {
+			continue // unreadable (flagged) or storage failing: next time
+		}
+		b.cacheMu.Lock()
+		// A drop since the read keeps the mark.
+		settled := b.cache[name] == e || (e == nil && b.cache[name] == nil)
+		if settled {
+			delete(b.dropped, name)
+		}
+		b.cacheMu.Unlock()
+		if !settled {
+			continue
+		}
+		if e == nil {
+			b.sched.remove(name)
+		} else {
+			b.sched.update(name, e, b.now())
+		}
+	}
 }
 
 // deleteOrgLocked deletes the organization's WAL entries, its key, then its

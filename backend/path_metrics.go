@@ -28,6 +28,7 @@ func (b *backend) pathMetricsRead(ctx context.Context, req *logical.Request, _ *
 	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
 		return nil, err
 	}
+	b.refillDropped(ctx, req.Storage)
 	names, _ := b.unreadableOrgs()
 	body, err := b.metrics.render(b.fleet(b.now()), len(names))
 	if err != nil {

@@ -28,6 +28,7 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, _ *f
 	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
 		return nil, err
 	}
+	b.refillDropped(ctx, req.Storage)
 	now := b.now()
 	rows := b.fleet(now)
 	orgs := make([]map[string]interface{}, 0, len(rows))

@@ -109,6 +109,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 			b.logger.Warn("could not settle the rotation WAL yet", "error", err)
 		}
 	}
+	b.refillDropped(ctx, req.Storage)
 	b.sched.tick(ctx, req.Storage)
 	return nil
 }
@@ -142,6 +143,8 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	for _, name := range due {
 		e, _ := b.cached(name)
 		if e == nil {
+			// Dropped since the refill: the next tick reads and requeues it.
+			b.markDropped(name)
 			continue
 		}
 		s.warnDeadline(name, e, now)
