@@ -139,8 +139,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		}
 	}
 	if err := putConfig(ctx, req.Storage, name, cfg); err != nil {
-		// The write may have landed: read storage again next time.
-		b.dropCached(name)
+		// The cache stays: it may hold what storage refused before, such
+		// as the stale mark of a lost key, and dropping it would serve that
+		// dead key as current. The operator retries the failed write.
 		return nil, err
 	}
 	// New credentials, URLs or org_id may fix what failed: retry at the

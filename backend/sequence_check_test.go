@@ -86,7 +86,8 @@ func (h *history) check(st *step) {
 		org, prev := sim.Orgs[m.orgID], h.prevSim.Orgs[m.orgID]
 		got := org.Rotations - prev.Rotations
 		if got > st.allowed[name] {
-			h.fail("Cisco rotated %s %d times in a step that allowed %d", name, got, st.allowed[name])
+			h.fail("Cisco rotated %s %d times in a step that allowed %d (model: key %s issued %s, failing %v)",
+				name, got, st.allowed[name], m.keyID, m.issuedAt.Format(time.RFC3339), m.failing)
 		}
 		sequenceCoverage.rotations.Add(int64(got))
 		cfg, err := h.request(logical.ReadOperation, "config/"+name, nil)
@@ -116,6 +117,11 @@ func (h *history) check(st *step) {
 			}
 		}
 
+		// A failure the plugin recorded schedules a retry, also one the
+		// simulator cannot see (a second expired-token answer).
+		if d["consecutive_failures"] != 0 {
+			m.failing = true
+		}
 		failed := st.failed[name] || (org.Failures > prev.Failures && !st.checked[name]) || failedWAL[name] > 0 ||
 			(org.Rotations > prev.Rotations && !current)
 		if d["key_state"] == "stale" {
