@@ -86,15 +86,21 @@ func (b *backend) forEachRotationWAL(ctx context.Context, s logical.Storage, fn 
 		return fmt.Errorf("listing the rotation WAL: %w", err)
 	}
 	for _, id := range ids {
-		entry, err := framework.GetWAL(ctx, s, id)
+		// framework.GetWAL cannot tell a storage failure, which must stop
+		// the walk, from an entry that does not decode, which is skipped.
+		raw, err := s.Get(ctx, framework.WALPrefix+id)
 		if err != nil {
-			if _, getErr := s.Get(ctx, framework.WALPrefix+id); getErr != nil {
-				return fmt.Errorf("reading the rotation WAL: %w", err)
-			}
+			return fmt.Errorf("reading the rotation WAL: %w", err)
+		}
+		if raw == nil {
+			continue
+		}
+		var entry framework.WALEntry
+		if err := raw.DecodeJSON(&entry); err != nil {
 			b.logger.Error("skipping a WAL entry that cannot be decoded", "entry", framework.WALPrefix+id)
 			continue
 		}
-		if entry == nil || entry.Kind != walKindRotate {
+		if entry.Kind != walKindRotate {
 			continue
 		}
 		if err := fn(id, entry.Data); err != nil {
