@@ -23,19 +23,13 @@ func TestLifecycle_StaleMarkRefusedAtLoadStillShows(t *testing.T) {
 	env.configure("acme", nil)
 	env.mustRotate("acme")
 	served := env.simOrg()
-	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 1, Started: env.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := getConfig(t.Context(), env.storage, "acme")
-	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	env.crashAfterCiscoRotated("acme", 1)
 	if env.simOrg().CurrentKeyID == served.CurrentKeyID {
 		t.Fatal("Cisco did not rotate")
 	}
 	// Storage refuses key writes at the restart (and keeps refusing).
 	env.storage.setFailPut(failKeyPuts(-1))
-	env2 := &testEnv{t: t, storage: env.storage, sim: env.sim, srv: env.srv, clock: env.clock, logs: env.logs, system: env.system, events: env.events}
+	env2 := env.sibling()
 	if err := env2.boot(env.storage); err != nil {
 		t.Fatalf("a refused stale mark stopped the load: %v", err)
 	}
@@ -51,7 +45,7 @@ func TestLifecycle_StaleMarkRefusedAtLoadStillShows(t *testing.T) {
 	}
 	// The WAL entry stayed, so a restart with healthy storage knows too.
 	env.storage.setFailPut(nil)
-	env3 := &testEnv{t: t, storage: env.storage, sim: env.sim, srv: env.srv, clock: env.clock, logs: env.logs, system: env.system, events: env.events}
+	env3 := env.sibling()
 	if err := env3.boot(env.storage); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +143,7 @@ func TestLifecycle_CorruptWALEntryDoesNotStopTheMount(t *testing.T) {
 	if err := env.storage.Put(t.Context(), &logical.StorageEntry{Key: framework.WALPrefix + "bad", Value: []byte("{corrupt")}); err != nil {
 		t.Fatal(err)
 	}
-	env2 := &testEnv{t: t, storage: env.storage, sim: env.sim, srv: env.srv, clock: env.clock, logs: env.logs, system: env.system, events: env.events}
+	env2 := env.sibling()
 	_ = env2.boot(env.storage)
 	if _, err := env2.write("config/acme", map[string]interface{}{"rotation_period": "30d"}); err != nil {
 		t.Fatalf("a config write fails because of one corrupt WAL entry: %v", err)

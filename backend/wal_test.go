@@ -12,15 +12,7 @@ func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
 	env.mustRotate("acme")
 	served := env.simOrg()
 
-	// A crash between Cisco's reply and the storage write: the WAL entry
-	// is stored, Cisco rotated, and the reply died with the process.
-	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 1, Started: env.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := getConfig(t.Context(), env.storage, "acme")
-	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	env.crashAfterCiscoRotated("acme", 1)
 	env.b.Cleanup(t.Context())
 
 	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
@@ -52,4 +44,24 @@ func TestScheduler_WALOfFinishedRotationIsDropped(t *testing.T) {
 	if creds.Data["key_state"] != "current" {
 		t.Fatal("a finished rotation's WAL marked the key stale")
 	}
+}
+
+// crashAfterCiscoRotated leaves what a crash between Cisco's reply and the
+// storage write leaves: the WAL entry of a rotation from version is
+// stored, Cisco rotated, and the reply died with the process.
+func (e *testEnv) crashAfterCiscoRotated(name string, version int) {
+	e.t.Helper()
+	if _, err := framework.PutWAL(e.t.Context(), e.storage, walKindRotate, &rotationWAL{Name: name, Version: version, Started: e.clock.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg, _ := getConfig(e.t.Context(), e.storage, name)
+	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// sibling is a second env on the same storage, simulator, clock, logs and
+// events, whose backend the caller boots, as a restarted Vault would.
+func (e *testEnv) sibling() *testEnv {
+	return &testEnv{t: e.t, storage: e.storage, sim: e.sim, srv: e.srv, clock: e.clock, logs: e.logs, system: e.system, events: e.events}
 }
