@@ -1,18 +1,26 @@
 # vault-plugin-secrets-cisco-s3
 SHELL      := /bin/bash
-VERSION    ?= v0.1.0-dev
+VERSION    ?= v0.2.0-dev
 PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build test test-unit test-rules test-e2e soak dev fmt lint bench fuzz clean
+.PHONY: build release test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 
+# Zips for every platform and SHA256SUMS, in bin/release/X.Y.Z/ (the
+# simulator in its cisco-s3-sim/ folder). A final version needs its
+# CHANGELOG.md section.
+release:
+	@if [ "$(origin VERSION)" != "command line" ] && [ "$(origin VERSION)" != "environment" ]; then \
+	  echo "usage: make release VERSION=vX.Y.Z"; exit 1; fi
+	$(GO) run ./scripts/release -version $(VERSION)
+
 # Everything CI runs.
-test: lint test-unit test-rules test-e2e
+test: lint test-unit test-rules test-release test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -27,10 +35,25 @@ test-rules:
 soak:
 	$(GO) test -count=1 -timeout 0 -run 'TestSequence$$' ./backend/ -sequence.histories=100000
 
-# The end-to-end suite: a real Vault (built once into .cache/), the vault CLI
-# and Vault Agent, on loopback and free ports.
+# Two builds of the same source give the same release bytes.
+test-release:
+	$(GO) test -tags release -count=1 -timeout 30m ./scripts/release/
+
+# The end-to-end suite: a real Vault (VAULT_BIN, a supported vault on PATH,
+# or the pinned one built once into .cache/), the vault CLI and Vault Agent,
+# on loopback and free ports. It installs the plugin from release zips of
+# two versions, to upgrade from one to the other.
+E2E_VERSIONS := v0.1.0-e2e v0.1.1-e2e
 test-e2e: build
-	VAULT_BIN=$$(scripts/build-vault.sh) $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
+	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
+	VAULT_BIN=$$(scripts/find-vault.sh) E2E_RELEASE=$(CURDIR)/bin/release \
+	  $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
+
+# The dev-server scenarios of the end-to-end suite against every Vault in
+# scripts/vault/ (each built once into .cache/); prints a table.
+test-compat: build
+	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
+	scripts/test-compat.sh
 
 dev: build
 	scripts/dev.sh

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Builds the pinned Vault server from the Go module proxy into an ignored
-# cache folder, once. Prints the path of the binary.
+# build-vault.sh [VERSION] builds a Vault server from the Go module proxy
+# with the pinned recipe in scripts/vault/VERSION (default: the newest one
+# the project targets) into an ignored cache folder, once, and prints the
+# path of the binary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=1.21.0
+version=${1:-1.21.0}
+recipe="$root/scripts/vault/$version"
+if [ ! -f "$recipe/go.mod" ]; then
+  echo "no recipe for Vault $version in scripts/vault/ (have: $(ls "$root/scripts/vault" | tr '\n' ' '))" >&2
+  exit 1
+fi
 out="$root/.cache/vault-$version/vault"
 if [ ! -x "$out" ]; then
-  echo "building Vault $version from the Go module proxy into .cache/ (about 12 minutes on 2 cores, once)..." >&2
+  echo "building Vault $version from the Go module proxy into .cache/ (up to 25 minutes on 2 cores, once)..." >&2
   mkdir -p "$(dirname "$out")"
-  (cd "$root/scripts/vault" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/hashicorp/vault)
+  (cd "$recipe" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/hashicorp/vault)
   mv "$out.tmp" "$out"
 fi
 echo "$out"

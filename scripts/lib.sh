@@ -59,7 +59,7 @@ stop_pids() {
 start_dev_stack() {
   local work=$1 version=$2
   shift 2
-  VAULT_BIN=$(scripts/build-vault.sh)
+  VAULT_BIN=$(scripts/find-vault.sh)
   mkdir -p "$work/plugins"
   cp bin/vault-plugin-secrets-cisco-s3 "$work/plugins/"
   bin/cisco-s3-sim -addr 127.0.0.1:0 "$@" >"$work/sim.out" 2>"$work/sim.log" &

@@ -20,6 +20,9 @@ import (
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
+// Version is stamped at release time with -ldflags "-X main.Version=v1.2.3".
+var Version = "dev"
+
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
@@ -30,10 +33,15 @@ func main() {
 	configFile := flag.String("config", "", "JSON config file (api_keys, orgs, token_ttl, no_rate_limits)")
 	tokenTTL := flag.Duration("token-ttl", 0, "token lifetime (default 1h)")
 	noLimits := flag.Bool("no-rate-limits", false, "turn off Cisco's rate limits")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	var keys, disabled listFlag
 	flag.Var(&keys, "key", "API key as client_id:client_secret:org1,org2 (repeatable)")
 	flag.Var(&disabled, "disabled-org", "organization whose rotation API is not enabled (repeatable)")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("cisco-s3-sim", Version)
+		return
+	}
 
 	cfg := ciscosim.Config{}
 	if *configFile != "" {

@@ -324,23 +324,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 }
 
-// pluginDir holds two builds of the plugin, stamped v1 and v2.
-func pluginDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	root := repoRoot(t)
-	for _, v := range []string{v1, v2} {
-		out := filepath.Join(dir, pluginName+"-"+v)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X vault-plugin-secrets-cisco-s3/backend.Version="+v,
-			"-o", out, "./cmd/"+pluginName)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the plugin: %v\n%s", err, b)
-		}
-	}
-	return dir
-}
-
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -365,15 +348,18 @@ func startDevVault(t *testing.T, plugins string) *vault {
 	return v
 }
 
-// enablePlugin registers both builds and mounts v1 at cisco-s3/.
+// enablePlugin registers both released versions with the sums that
+// SHA256SUMS gives, mounts v1 at cisco-s3/, and checks that v1 runs.
 func (v *vault) enablePlugin(t *testing.T, plugins string) {
 	t.Helper()
 	for _, ver := range []string{v1, v2} {
-		file := pluginName + "-" + ver
-		v.must(t, "plugin", "register", "-sha256="+sha256File(t, filepath.Join(plugins, file)),
-			"-command="+file, "-version="+ver, "secret", pluginName)
+		v.must(t, "plugin", "register", "-sha256="+openRelease(t, ver).binarySum(t),
+			"-command="+pluginName+"-"+ver, "-version="+ver, "secret", pluginName)
 	}
 	v.must(t, "secrets", "enable", "-path="+mountPrefix, "-plugin-version="+v1, pluginName)
+	if out := v.must(t, "secrets", "list", "-detailed"); !strings.Contains(out, `"running_plugin_version": "`+v1+`"`) {
+		t.Fatalf("secrets list -detailed does not show %s running:\n%s", v1, out)
+	}
 }
 
 // configure writes an organization pointing at the simulator.
