@@ -200,4 +200,3 @@ func sumsFile(sums map[string]string) []byte {
 	}
 	return b.Bytes()
 }
-
