@@ -149,3 +149,56 @@ func TestLifecycle_CorruptWALEntryDoesNotStopTheMount(t *testing.T) {
 		t.Fatalf("a config write fails because of one corrupt WAL entry: %v", err)
 	}
 }
+
+// Found by make soak: a delete removed the WAL entries first, then failed to
+// delete the key. A rotation whose key storage had refused left only its
+// WAL entry to say that the stored key may be dead, so after a restart the
+// dead key was served as current. The key now goes first.
+func TestLifecycle_DeleteWhoseKeyDeleteFailsKeepsTheWAL(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme") // v1
+	env.storage.setFailPut(failKeyPuts(-1))
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a rotation whose key storage failed reported success")
+	}
+	env.storage.setFailPut(nil)
+	env.storage.setFailDelete(func(key string) bool { return strings.HasPrefix(key, keyPrefix) })
+	if _, err := env.request(logical.DeleteOperation, "config/acme", nil); err == nil {
+		t.Fatal("a delete whose key delete failed reported success")
+	}
+	env.storage.setFailDelete(nil)
+
+	restarted := env.sibling()
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	creds := restarted.mustRead("creds/acme")
+	if creds.Data["key_state"] != "stale" {
+		t.Fatalf("after the failed delete and a restart, creds serve %v as %v; Cisco replaced it",
+			creds.Data["access_key_id"], creds.Data["key_state"])
+	}
+}
+
+// The other half-landed delete: the key is gone, the WAL entry and the
+// config stay. The entry guards no key, so the tick drops it and nothing is
+// rotated; a key stored later is not taken for the lost one.
+func TestLifecycle_DeleteWhoseWALDeleteFailsRotatesNothing(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme") // v1
+	env.crashAfterCiscoRotated("acme", 1)
+	env.storage.setFailDelete(func(key string) bool { return strings.HasPrefix(key, "wal/") })
+	if _, err := env.request(logical.DeleteOperation, "config/acme", nil); err == nil {
+		t.Fatal("a delete whose WAL clean-up failed reported success")
+	}
+	env.storage.setFailDelete(nil)
+	before := env.simOrg().Rotations
+	env.tick()
+	if got := env.simOrg().Rotations - before; got != 0 {
+		t.Fatalf("a tick rotated an organization whose key was deleted %d times", got)
+	}
+	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
+		t.Fatalf("WAL entries of a deleted key left: %v", ids)
+	}
+}

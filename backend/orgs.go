@@ -255,16 +255,23 @@ func (b *backend) refillDropped(ctx context.Context, s logical.Storage) {
 // config: a failure then leaves a config without a key, never a key without
 // its config.
 func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name string) error {
-	if err := b.deleteRotationWALsOf(ctx, s, name); err != nil {
-		return err
-	}
+	// The key goes first: until it is gone, its WAL entries may be all that
+	// says it is dead. The config goes last, so that a delete that fails
+	// half-way leaves an organization the operator can delete again, never
+	// WAL entries that a re-created one would inherit.
 	if err := deleteKey(ctx, s, name); err != nil {
 		return err
 	}
-	if err := deleteConfig(ctx, s, name); err != nil {
-		// The delete may have half-landed: read storage again next time.
+	err := b.deleteRotationWALsOf(ctx, s, name)
+	if err == nil {
+		err = deleteConfig(ctx, s, name)
+	}
+	if err != nil {
+		// The delete half-landed: read storage again next time, and let the
+		// tick drop WAL entries left behind, which guard no key now.
 		b.dropCached(name)
 		b.sched.remove(name)
+		b.walPending.Store(true)
 		return err
 	}
 	b.resetClient(name)

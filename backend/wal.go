@@ -23,17 +23,33 @@ type rotationWAL struct {
 	Name string `json:"name"`
 	// Version is the key version before the rotation: a stored version above
 	// it means the rotation finished.
-	Version int       `json:"version"`
-	Started time.Time `json:"started"`
+	Version int `json:"version"`
+	// PrevAccessKeyID is the key id served when the rotation started (empty
+	// if none): a stored key with another id was stored after it, even when
+	// a delete restarted the versions.
+	PrevAccessKeyID string    `json:"prev_access_key_id,omitempty"`
+	Started         time.Time `json:"started"`
+}
+
+// settledBy reports whether stored, the key in storage now, settles the
+// rotation with WAL id w.
+func (w *rotationWAL) settledBy(id string, stored *keyState) bool {
+	if stored == nil {
+		// Only a delete removes a key: a rotation from a key that is gone
+		// guards nothing. A first rotation (from no key) is still unknown.
+		return w.Version > 0
+	}
+	return stored.Version > w.Version || stored.SettledRotation == id ||
+		(w.PrevAccessKeyID != "" && stored.AccessKeyID != w.PrevAccessKeyID)
 }
 
 // putRotationWAL records that a rotation of name's key prev starts now.
 func putRotationWAL(ctx context.Context, s logical.Storage, name string, prev *keyState, now time.Time) (string, error) {
-	version := 0
+	w := &rotationWAL{Name: name, Started: now}
 	if prev != nil {
-		version = prev.Version
+		w.Version, w.PrevAccessKeyID = prev.Version, prev.AccessKeyID
 	}
-	id, err := framework.PutWAL(ctx, s, walKindRotate, &rotationWAL{Name: name, Version: version, Started: now})
+	id, err := framework.PutWAL(ctx, s, walKindRotate, w)
 	if err != nil {
 		return "", fmt.Errorf("writing the rotation WAL failed, Cisco was not called: %w", err)
 	}
@@ -148,7 +164,7 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	if err != nil {
 		return false, err
 	}
-	if stored != nil && (stored.Version > w.Version || stored.SettledRotation == id) {
+	if w.settledBy(id, stored) {
 		return true, nil
 	}
 	now := b.now()

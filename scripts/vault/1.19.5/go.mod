@@ -1,13 +1,14 @@
 // Builds Vault 1.19.5 for make test-compat. It is its own module so that the
 // plugin can use the newest SDK; sdk and api are pinned to the versions
-// Vault 1.19.5's own go.mod names (it replaces them with its source tree).
+// Vault 1.19.5's own go.mod names (it replaces them with its source tree),
+// or the first that has what its tree uses.
 module vault-plugin-secrets-cisco-s3/scripts/vault/1.19.5
 
 go 1.24.0
 
 tool github.com/hashicorp/vault
 
-replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.15.2
+replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.17.0
 
 replace github.com/hashicorp/vault/api => github.com/hashicorp/vault/api v1.16.0
 

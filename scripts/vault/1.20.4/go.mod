@@ -1,13 +1,14 @@
 // Builds Vault 1.20.4 for make test-compat. It is its own module so that the
 // plugin can use the newest SDK; sdk and api are pinned to the versions
-// Vault 1.20.4's own go.mod names (it replaces them with its source tree).
+// Vault 1.20.4's own go.mod names (it replaces them with its source tree),
+// or the first that has what its tree uses.
 module vault-plugin-secrets-cisco-s3/scripts/vault/1.20.4
 
-go 1.24.4
+go 1.25.0
 
 tool github.com/hashicorp/vault
 
-replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.18.0
+replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.19.0
 
 replace github.com/hashicorp/vault/api => github.com/hashicorp/vault/api v1.20.0
 
@@ -403,7 +404,7 @@ require (
 	github.com/oracle/oci-go-sdk/v60 v60.0.0 // indirect
 	github.com/packethost/packngo v0.1.1-0.20180711074735-b9cb5096f54c // indirect
 	github.com/patrickmn/go-cache v2.1.0+incompatible // indirect
-	github.com/petermattis/goid v0.0.0-20240813172612-4fcff4a6cae7 // indirect
+	github.com/petermattis/goid v0.0.0-20250721140440-ea1c0173183e // indirect
 	github.com/pierrec/lz4 v2.6.1+incompatible // indirect
 	github.com/pierrec/lz4/v4 v4.1.22 // indirect
 	github.com/pires/go-proxyproto v0.8.0 // indirect
