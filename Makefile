@@ -56,7 +56,7 @@ test-compat: build
 	scripts/test-compat.sh
 
 dev: build
-	scripts/dev.sh
+	VERSION=$(VERSION) scripts/dev.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -68,7 +68,7 @@ lint:
 
 # Benchmarks with their baselines, and creds against KV v2 in a real Vault.
 bench: build
-	scripts/bench.sh
+	VERSION=$(VERSION) scripts/bench.sh
 
 fuzz:
 	@for target in FuzzParseRotateReply FuzzParseKeyCreationDate FuzzParseDataPath FuzzValidateURL FuzzParseRotationSchedule; do \

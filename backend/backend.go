@@ -17,7 +17,7 @@ import (
 )
 
 // Version is stamped at build time with -ldflags "-X ...backend.Version=v1.2.3".
-var Version = "v0.1.0-dev"
+var Version = "v0.2.0-dev"
 
 // backend is one mount. All state lives here, never in package globals,
 // because one plugin process serves many mounts.

@@ -14,7 +14,9 @@ go build -o bin/cisco-s3-load ./cmd/cisco-s3-load
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-bench.XXXXXX")
 pids=()
 trap 'stop_pids "${pids[@]}"; rm -rf "$work"' EXIT INT TERM
-start_dev_stack "$work" v0.1.0-dev -no-rate-limits
+# The version make build stamped (make passes it; the Makefile holds the default).
+version=${VERSION:-$(sed -n "s/^VERSION *?= *//p" Makefile)}
+start_dev_stack "$work" "$version" -no-rate-limits
 vault_bin=$VAULT_BIN
 "$vault_bin" write -f cisco-s3/rotate/demo >/dev/null
 # A KV v2 secret about the size of the creds response's data.

@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/lib.sh
 
-version=${VERSION:-v0.1.0-dev}
+# The version make build stamped (make passes it; the Makefile holds the default).
+version=${VERSION:-$(sed -n "s/^VERSION *?= *//p" Makefile)}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-dev.XXXXXX")
 pids=()
 cleanup() {
