@@ -46,7 +46,7 @@ test-release:
 E2E_VERSIONS := v0.1.0-e2e v0.1.1-e2e
 test-e2e: build
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
-	VAULT_BIN=$$(scripts/find-vault.sh) E2E_RELEASE=$(CURDIR)/bin/release \
+	vault_bin=$$(scripts/find-vault.sh) && VAULT_BIN=$$vault_bin E2E_RELEASE=$(CURDIR)/bin/release \
 	  $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
 
 # The dev-server scenarios of the end-to-end suite against every Vault in
