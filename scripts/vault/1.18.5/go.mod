@@ -1,13 +1,14 @@
 // Builds Vault 1.18.5 for make test-compat. It is its own module so that the
 // plugin can use the newest SDK; sdk and api are pinned to the versions
-// Vault 1.18.5's own go.mod names (it replaces them with its source tree).
+// Vault 1.18.5's own go.mod names (it replaces them with its source tree),
+// or the first that has what its tree uses.
 module vault-plugin-secrets-cisco-s3/scripts/vault/1.18.5
 
 go 1.24.0
 
 tool github.com/hashicorp/vault
 
-replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.14.0
+replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.14.1
 
 replace github.com/hashicorp/vault/api => github.com/hashicorp/vault/api v1.15.0
 
@@ -199,7 +200,7 @@ require (
 	github.com/gsterjov/go-libsecret v0.0.0-20161001094733-a6f4afe4910c // indirect
 	github.com/hailocab/go-hostpool v0.0.0-20160125115350-e80d13ce29ed // indirect
 	github.com/hashicorp/cap v0.7.0 // indirect
-	github.com/hashicorp/cap/ldap v0.0.0-20240403125925-c0418810d10e // indirect
+	github.com/hashicorp/cap/ldap v0.0.0-20250106213447-9047b8b3240f // indirect
 	github.com/hashicorp/cli v1.1.6 // indirect
 	github.com/hashicorp/consul-template v0.39.1 // indirect
 	github.com/hashicorp/consul/api v1.29.1 // indirect
@@ -211,6 +212,7 @@ require (
 	github.com/hashicorp/go-discover v0.0.0-20210818145131-c573d69da192 // indirect
 	github.com/hashicorp/go-gcp-common v0.9.1 // indirect
 	github.com/hashicorp/go-hclog v1.6.3 // indirect
+	github.com/hashicorp/go-hmac-drbg v0.0.0-20210916214228-a6e5a68489f6 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/go-kms-wrapping/entropy/v2 v2.0.1 // indirect
 	github.com/hashicorp/go-kms-wrapping/v2 v2.0.17 // indirect
@@ -230,6 +232,7 @@ require (
 	github.com/hashicorp/go-rootcerts v1.0.2 // indirect
 	github.com/hashicorp/go-secure-stdlib/awsutil v0.3.0 // indirect
 	github.com/hashicorp/go-secure-stdlib/base62 v0.1.2 // indirect
+	github.com/hashicorp/go-secure-stdlib/cryptoutil v0.1.0 // indirect
 	github.com/hashicorp/go-secure-stdlib/fileutil v0.1.0 // indirect
 	github.com/hashicorp/go-secure-stdlib/gatedwriter v0.1.1 // indirect
 	github.com/hashicorp/go-secure-stdlib/httputil v0.1.0 // indirect
