@@ -57,7 +57,9 @@ func TestLifecycle_StaleMarkRefusedAtLoadStillShows(t *testing.T) {
 // A delete whose WAL clean-up failed used to leave the old organization's
 // entry behind; a re-created organization's fresh key (version 1, not above
 // the entry's) was then judged unsettled, marked stale and rotated again by
-// the next tick. Now the entries go first, and the delete fails whole.
+// the next tick. Now the config goes last, so the failed delete leaves the
+// organization in place, and the entry records the key id it started from,
+// so a key stored later settles it.
 func TestLifecycle_DeleteWithFailedWALCleanupKeepsTheOrganization(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
@@ -181,8 +183,9 @@ func TestLifecycle_DeleteWhoseKeyDeleteFailsKeepsTheWAL(t *testing.T) {
 }
 
 // The other half-landed delete: the key is gone, the WAL entry and the
-// config stay. The entry guards no key, so the tick drops it and nothing is
-// rotated; a key stored later is not taken for the lost one.
+// config stay. The entry, from a rotation of a stored key, guards no key
+// now, so the tick drops it and nothing is rotated. (An entry from a first
+// rotation, from no key, still means a lost key and is recovered.)
 func TestLifecycle_DeleteWhoseWALDeleteFailsRotatesNothing(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)

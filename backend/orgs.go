@@ -248,17 +248,13 @@ func (b *backend) refillDropped(ctx context.Context, s logical.Storage) {
 	}
 }
 
-// deleteOrgLocked deletes the organization's WAL entries, its key, then its
-// config. The WAL entries go first: left behind, they would be taken for an
-// unknown outcome of an organization re-created under the name, and no
-// rotation of the name runs while its lock is held. The key goes before the
-// config: a failure then leaves a config without a key, never a key without
-// its config.
+// deleteOrgLocked deletes the organization's key, then its WAL entries, then
+// its config; no rotation of the name runs while its lock is held. The key
+// goes first: until it is gone, its WAL entries may be all that says it is
+// dead. The config goes last: a delete that fails half-way leaves an
+// organization that is still listed and can be deleted again, never a key
+// or WAL entries without their config.
 func (b *backend) deleteOrgLocked(ctx context.Context, s logical.Storage, name string) error {
-	// The key goes first: until it is gone, its WAL entries may be all that
-	// says it is dead. The config goes last, so that a delete that fails
-	// half-way leaves an organization the operator can delete again, never
-	// WAL entries that a re-created one would inherit.
 	if err := deleteKey(ctx, s, name); err != nil {
 		return err
 	}

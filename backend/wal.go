@@ -31,8 +31,8 @@ type rotationWAL struct {
 	Started         time.Time `json:"started"`
 }
 
-// settledBy reports whether stored, the key in storage now, settles the
-// rotation with WAL id w.
+// settledBy reports whether stored, the key in storage now, settles w, the
+// rotation whose WAL entry has the given id.
 func (w *rotationWAL) settledBy(id string, stored *keyState) bool {
 	if stored == nil {
 		// Only a delete removes a key: a rotation from a key that is gone
