@@ -7,7 +7,7 @@
 # Supported: the oldest version make test-compat passed, and later.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-oldest=1.19.5
+oldest=1.19.0
 pinned=1.21.0
 
 # version_of BIN prints BIN's Vault version (1.20.4), or nothing.
