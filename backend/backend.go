@@ -74,6 +74,10 @@ type backend struct {
 	// API key's rate limits.
 	limiter *apiKeyLimiter
 	metrics *mountMetrics
+	// checker checks keys against AWS STS; probes runs the background
+	// checks of rotated keys.
+	checker *keyChecker
+	probes  *keyProbes
 }
 
 // Factory builds a backend for one mount.
@@ -98,6 +102,8 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	b.sched = newScheduler(b)
 	b.limiter = newAPIKeyLimiter()
 	b.metrics = newMountMetrics()
+	b.checker = newKeyChecker(nil, 0)
+	b.probes = newKeyProbes()
 	b.logger = hclog.NewNullLogger()
 	if conf != nil && conf.Logger != nil {
 		b.logger = conf.Logger
@@ -113,6 +119,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 			pathConfig(b),
 			pathRotate(b),
 			pathImport(b),
+			pathVerify(b),
 			pathCreds(b),
 			pathStatus(b),
 			pathMetrics(b),
@@ -134,6 +141,7 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 }
 
 func (b *backend) clean(context.Context) {
+	b.probes.stop()
 	b.sched.reset()
 	b.clientMu.Lock()
 	b.clients = make(map[string]*ciscoClient)
@@ -202,6 +210,7 @@ current key pair to log shippers and Vault Agent.
   config/<name>   Cisco API credentials and rotation settings of one organization.
   rotate/<name>   Rotate the key now.
   import/<name>   Store a key that was refreshed in Cisco's dashboard.
+  verify/<name>   Check the served key against AWS STS now.
   creds/<name>    Read the current key pair.
 `
 

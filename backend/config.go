@@ -32,6 +32,12 @@ type orgConfig struct {
 	APIURL   string `json:"api_url,omitempty"`
 	TokenURL string `json:"token_url,omitempty"`
 	DataPath string `json:"data_path,omitempty"`
+	// STSURL overrides where keys are checked; empty means AWS STS of the
+	// bucket's region.
+	STSURL string `json:"sts_url,omitempty"`
+	// DisableKeyCheck turns the key checks off (the key_check field is its
+	// negation), so that a config stored before they existed has them on.
+	DisableKeyCheck bool `json:"disable_key_check,omitempty"`
 
 	// RotationPeriod is zero when RotationSchedule is set.
 	RotationPeriod           time.Duration `json:"rotation_period"`
@@ -96,6 +102,20 @@ func (c *orgConfig) settings() ciscoSettings {
 		APIURL:       c.apiURL(),
 		TokenURL:     c.tokenURL(),
 	}
+}
+
+// stsURL is where this organization's key is checked.
+func (c *orgConfig) stsURL() string {
+	return stsEndpoint(c.STSURL, c.stsRegion())
+}
+
+// stsRegion is the bucket's region, which signs key checks; empty when
+// data_path is not set.
+func (c *orgConfig) stsRegion() string {
+	if c.bucket == nil {
+		return ""
+	}
+	return c.bucket.Region
 }
 
 // apiKey names the Cisco API key, the unit of Cisco's rate limits.

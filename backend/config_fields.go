@@ -32,6 +32,10 @@ func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool, now 
 	str("api_url", &cfg.APIURL)
 	str("token_url", &cfg.TokenURL)
 	str("data_path", &cfg.DataPath)
+	str("sts_url", &cfg.STSURL)
+	if v, ok := d.GetOk("key_check"); ok {
+		cfg.DisableKeyCheck = !v.(bool)
+	}
 
 	if _, ok := providerURLs[cfg.Provider]; !ok {
 		if create && cfg.Provider == "" {
@@ -51,7 +55,7 @@ func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool, now 
 	if cfg.OrgID != "" && !orgIDPattern.MatchString(cfg.OrgID) {
 		return errors.New("org_id must be Cisco's numeric organization ID, e.g. 1234567")
 	}
-	for field, u := range map[string]*string{"api_url": &cfg.APIURL, "token_url": &cfg.TokenURL} {
+	for field, u := range map[string]*string{"api_url": &cfg.APIURL, "token_url": &cfg.TokenURL, "sts_url": &cfg.STSURL} {
 		if *u == "" {
 			continue
 		}

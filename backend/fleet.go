@@ -21,6 +21,8 @@ type orgStatus struct {
 	lastError           string
 	lastErrorTime       time.Time
 	automationDisabled  bool
+	verifiedAt          time.Time // when AWS last accepted the key
+	verifyError         string    // the last check's failure, if any
 }
 
 // fleet returns every cached organization's standing, most urgent first: a
@@ -56,6 +58,8 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 		lastError:           k.LastError,
 		lastErrorTime:       k.LastErrorTime,
 		automationDisabled:  e.config.DisableAutomatedRotation,
+		verifiedAt:          k.VerifiedAt,
+		verifyError:         k.VerifyError,
 	}
 	if k.hasKey() {
 		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()

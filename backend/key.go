@@ -42,6 +42,13 @@ type keyState struct {
 	// SettledRotation is the WAL id of the last rotation whose outcome is
 	// stored here, so that recovery can tell it from an unknown one.
 	SettledRotation string `json:"settled_rotation,omitempty"`
+
+	// VerifiedAt is when AWS STS last accepted this key; VerifyError is
+	// the last check's failure, empty once a check passes.
+	VerifiedAt  time.Time `json:"key_verified_at"`
+	VerifyError string    `json:"key_verify_error,omitempty"`
+	// StaleCleared says why a stale mark was lifted without a rotation.
+	StaleCleared string `json:"stale_cleared,omitempty"`
 }
 
 const (
@@ -165,7 +172,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 	k.LastErrorTime = now
 	k.ConsecutiveFailures++
 	if stale {
-		k.Stale = true
+		k.Stale, k.StaleCleared = true, ""
 	}
 	if retry || k.Stale {
 		wait := retryBackoff(k.ConsecutiveFailures)
@@ -175,6 +182,17 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 		}
 		k.RetryAt = now.Add(wait).Truncate(time.Second)
 	}
+}
+
+// withCheck is a copy of k with a check's result recorded.
+func (k *keyState) withCheck(r keyCheckResult, now time.Time) *keyState {
+	copied := *k
+	if r.Outcome == keyValid {
+		copied.VerifiedAt, copied.VerifyError = now, ""
+	} else {
+		copied.VerifyError = now.UTC().Format(time.RFC3339) + ": " + r.String()
+	}
+	return &copied
 }
 
 // retryingAt is a copy of k whose next retry is at t.

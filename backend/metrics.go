@@ -27,6 +27,7 @@ type mountMetrics struct {
 	rotations *prometheus.CounterVec
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	keyChecks *prometheus.CounterVec
 }
 
 func newMountMetrics() *mountMetrics {
@@ -34,7 +35,7 @@ func newMountMetrics() *mountMetrics {
 		registry: prometheus.NewRegistry(),
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cisco_s3_rotations_total",
-			Help: "Rotation attempts by organization, trigger (manual, scheduled, recovery) and result (success, failure, lost).",
+			Help: "Rotation attempts by organization, trigger (manual, scheduled, recovery) and result (success, failure, lost, stale_cleared).",
 		}, []string{"name", "trigger", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cisco_s3_cisco_requests_total",
@@ -46,7 +47,11 @@ func newMountMetrics() *mountMetrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint"}),
 	}
-	m.registry.MustRegister(m.rotations, m.requests, m.duration)
+	m.keyChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cisco_s3_key_checks_total",
+		Help: "Checks of keys against AWS STS by trigger (import, rotation, recovery, verify) and outcome (valid, invalid, unknown).",
+	}, []string{"trigger", "outcome"})
+	m.registry.MustRegister(m.rotations, m.requests, m.duration, m.keyChecks)
 	return m
 }
 
@@ -85,6 +90,8 @@ const (
 	failuresMetric     = "cisco_s3_rotation_consecutive_failures"
 	lastSuccessMetric  = "cisco_s3_last_successful_rotation_timestamp_seconds"
 	unreadableMetric   = "cisco_s3_unreadable_entries"
+	verifiedMetric     = "cisco_s3_key_verified_timestamp_seconds"
+	verifyFailedMetric = "cisco_s3_key_verify_failed"
 )
 
 var fleetHelp = map[string]string{
@@ -95,6 +102,8 @@ var fleetHelp = map[string]string{
 	failuresMetric:     "Failed rotation attempts since the last success.",
 	lastSuccessMetric:  "When Vault last stored a key, by rotation or import.",
 	unreadableMetric:   "Stored organizations that cannot be decoded.",
+	verifiedMetric:     "When AWS STS last accepted the served key; absent until a check passes.",
+	verifyFailedMetric: "1 when the last check of the served key against AWS STS did not pass.",
 }
 
 // fleetFamilies turns every organization's standing into gauge families.
@@ -132,6 +141,14 @@ func fleetFamilies(rows []orgStatus, unreadable int) []*dto.MetricFamily {
 		if !st.lastRotation.IsZero() {
 			gauge(lastSuccessMetric, unixSeconds(st.lastRotation))
 		}
+		if !st.verifiedAt.IsZero() {
+			gauge(verifiedMetric, unixSeconds(st.verifiedAt))
+		}
+		verifyFailed := 0.0
+		if st.verifyError != "" {
+			verifyFailed = 1
+		}
+		gauge(verifyFailedMetric, verifyFailed)
 	}
 	family(unreadableMetric).Metric = append(family(unreadableMetric).Metric,
 		&dto.Metric{Gauge: &dto.Gauge{Value: proto.Float64(float64(unreadable))}})

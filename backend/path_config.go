@@ -57,6 +57,14 @@ func pathConfig(b *backend) []*framework.Path {
 					Type:        framework.TypeString,
 					Description: `The bucket's "Data Path" shown by Cisco, e.g. s3://cisco-managed-eu-central-1/1234567_0123456789abcdef0123456789abcdef01234567. Optional; bucket, region, prefix and bucket_arn are derived from it. Empty removes it.`,
 				},
+				"key_check": {
+					Type:        framework.TypeBool,
+					Description: "Check keys against AWS STS GetCallerIdentity: on import, after every rotation, and before a stale key is rotated again. Default true; false for a Vault that cannot reach AWS STS over HTTPS.",
+				},
+				"sts_url": {
+					Type:        framework.TypeString,
+					Description: "Override of the AWS STS endpoint that checks keys. Empty (the default) uses https://sts.<region>.amazonaws.com for the region of data_path, else https://sts.amazonaws.com. Must be https; http only for loopback hosts.",
+				},
 				"rotation_period": {
 					Type:        framework.TypeDurationSecond,
 					Description: "Rotate when the key is this old. Default 60 days (5184000 s); at least 1 minute and at most 89 days, a day before Cisco's 90-day lockout. Mutually exclusive with rotation_schedule; 0 restores the default.",
@@ -177,6 +185,8 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		"api_url":        cfg.apiURL(),
 		"token_url":      cfg.tokenURL(),
 		"data_path":      cfg.DataPath,
+		"key_check":      !cfg.DisableKeyCheck,
+		"sts_url":        cfg.stsURL(),
 		"key_expires_at": nil,
 	}
 	if e.key != nil {

@@ -32,6 +32,11 @@ func pathImport(b *backend) []*framework.Path {
 				Type:        framework.TypeString,
 				Description: "When Cisco created the key: RFC 3339 (2025-03-12T22:00:00Z) or Cisco's zone-less form (2025-03-12T22:00:00, read as UTC). Required; the key's 90 days count from it.",
 			},
+			"verify": {
+				Type:        framework.TypeBool,
+				Default:     true,
+				Description: "Check the key against AWS STS before storing it: a key that AWS rejects is refused, with which half is wrong. false skips the check. Ignored when key_check is false on the config. Not stored.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: forwardedWrite(b.pathImportWrite, "import"),
@@ -49,6 +54,26 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	e, err := b.org(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return notConfiguredResponse(name), nil
+	}
+	// The check runs before the name's lock: a rotation must not wait for
+	// AWS, and a refused key leaves storage as it was.
+	var check *keyCheckResult
+	if d.Get("verify").(bool) && !e.config.DisableKeyCheck {
+		r := b.checkImportedKey(ctx, e.config, imported, now)
+		if r.Outcome == keyInvalid {
+			return logical.ErrorResponse(importRefusedMessage(imported.AccessKeyID, r)), nil
+		}
+		check = &r
+	}
 	e, unlock, err := b.lockOrg(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -65,12 +90,39 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 		}
 	}
 	next := successor(e.key, imported, originImport, now)
+	if check != nil {
+		next = next.withCheck(*check, now)
+	}
+	keptStale := keepStaleMark(e.key, next)
 	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
-	return keyResponse(next), nil
+	resp := keyResponse(next)
+	switch {
+	case check == nil:
+		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f <mount>/verify/" + name)
+	case check.Outcome == keyUnknown:
+		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f <mount>/verify/" + name)
+	}
+	if keptStale {
+		resp.AddWarning("this is the key that a rotation with an unknown outcome may have replaced, and no check showed that it works: " +
+			"it stays marked stale, and the plugin checks it and rotates if it does not work")
+	}
+	return resp, nil
+}
+
+// keepStaleMark carries a stale mark over to an import of the very key it
+// is on, unless a check showed that the key works: importing the key id
+// that Cisco may have replaced proves nothing about it.
+func keepStaleMark(prev, next *keyState) bool {
+	if prev == nil || !prev.Stale || prev.AccessKeyID != next.AccessKeyID || !next.VerifiedAt.IsZero() {
+		return false
+	}
+	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime
+	next.ConsecutiveFailures, next.RetryAt = prev.ConsecutiveFailures, prev.RetryAt
+	return true
 }
 
 const pathImportHelpSyn = "Store a key that was refreshed in Cisco's dashboard."
@@ -80,6 +132,13 @@ Cisco's API can rotate an organization's key only after its first rotation
 was done once in Cisco's dashboard. Import the key that the dashboard showed,
 so that Vault serves it without rotating again. The key is stored as a new
 version, and its 90 days count from key_creation_date.
+
+Unless verify=false or the config's key_check=false, the key is first
+checked against AWS STS GetCallerIdentity. A key that AWS rejects is
+refused with a 400 that names the wrong half, and nothing is stored. A
+check that gets no answer stores the key with a warning. A key created in
+the last 10 minutes that AWS does not know yet is checked again for about
+15 seconds, since AWS takes some seconds to accept a new key.
 
 Example:
 

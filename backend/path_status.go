@@ -44,6 +44,8 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, _ *f
 			"last_rotation_error":        st.lastError,
 			"last_rotation_error_time":   formatTime(st.lastErrorTime),
 			"disable_automated_rotation": st.automationDisabled,
+			"key_verified_at":            formatTime(st.verifiedAt),
+			"key_verify_error":           st.verifyError,
 		}
 		if !st.expiresAt.IsZero() {
 			row["seconds_to_lockout"] = int64(st.expiresAt.Sub(now) / time.Second)
@@ -67,8 +69,9 @@ const pathStatusHelpDesc = `
 One answer for the whole mount, from memory: for each organization its
 key_state, access_key_id, expires_at (Cisco's 90-day lockout) and
 seconds_to_lockout (negative once passed), next_vault_rotation,
-consecutive_failures, last_rotation_error and its time, and
-disable_automated_rotation. Stale keys come first, then the soonest lockout,
+consecutive_failures, last_rotation_error and its time,
+disable_automated_rotation, and key_verified_at and key_verify_error (the
+last check of the key against AWS STS). Stale keys come first, then the soonest lockout,
 then organizations with no key yet. "unreadable" lists stored entries that
 cannot be decoded: delete config/<name> and write it again. No secrets.
 

@@ -98,6 +98,16 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		b.recordFailureLocked(ctx, s, name, e, logical.ErrReadOnly, trigger, "", b.now())
 		return nil, logical.ErrReadOnly
 	}
+	if trigger == triggerRecovery {
+		lifted, err := b.liftStaleIfValidLocked(ctx, s, name, e)
+		if err != nil {
+			b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
+			return nil, err
+		}
+		if lifted != nil {
+			return lifted, nil
+		}
+	}
 	release, err := b.limiter.acquire(ctx, e.config.apiKey())
 	if err != nil {
 		// Cisco's rate limit or the caller's deadline only postpone; a busy
@@ -144,6 +154,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	b.metrics.rotations.WithLabelValues(name, trigger, "success").Inc()
 	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
 	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
+	b.probeRotatedKey(s, name, e.config, next)
 	return next, nil
 }
 

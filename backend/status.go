@@ -22,14 +22,23 @@ const deadlineWarning = 14 * 24 * time.Hour
 // consumer per interval, answered from memory.
 const credsRereadInterval = 50 * time.Second
 
+// overdueReread is how long after a due rotation consumers re-read every
+// two seconds: the tick, about once a minute, rotates within it.
+const overdueReread = 2 * time.Minute
+
 // credsTTL is how long a consumer may keep the key before reading again:
 // until the next scheduled rotation, at most credsRereadInterval, and
-// never 0, which would make Vault Agent re-read every second.
+// never 0, which would make Vault Agent re-read every second. Once a
+// rotation is due and until it lands, 1 s: Cisco kills the old key at the
+// rotation, so consumers then pick up the new key within 2 s, not 50.
 func credsTTL(e *orgEntry, now time.Time) time.Duration {
 	ttl := credsRereadInterval
 	if next, ok := nextRotation(e.config, e.key, now); ok {
-		if d := next.Sub(now); d > 0 && d < ttl {
+		switch d := next.Sub(now); {
+		case d > 0 && d < ttl:
 			ttl = d.Truncate(time.Second)
+		case d <= 0 && -d < overdueReread:
+			ttl = time.Second
 		}
 	}
 	if ttl < time.Second {
@@ -50,6 +59,8 @@ func addKeyFields(data map[string]interface{}, e *orgEntry, now time.Time) {
 	data["key_state"] = k.state()
 	data["key_creation_date"] = formatTime(k.KeyCreationDate)
 	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
+	data["key_verified_at"] = formatTime(k.VerifiedAt)
+	data["key_verify_error"] = k.VerifyError
 	data["next_vault_rotation"] = nil
 	if next, ok := nextRotation(e.config, k, now); ok {
 		data["next_vault_rotation"] = formatTime(next)
@@ -64,6 +75,7 @@ func addFailureFields(data map[string]interface{}, k *keyState) {
 	data["last_rotation_error"] = k.LastError
 	data["last_rotation_error_time"] = formatTime(k.LastErrorTime)
 	data["consecutive_failures"] = k.ConsecutiveFailures
+	data["stale_cleared"] = k.StaleCleared
 }
 
 // addRotationFields adds the rotation settings to a read. rotation_period

@@ -1,0 +1,192 @@
+package backend
+
+// The key check: AWS STS GetCallerIdentity signed with the S3 bucket key.
+// The call needs no IAM permission, so any live key answers with its
+// account and ARN. The checker knows nothing of Vault.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// keyCheckOutcome is what a check says of a key.
+type keyCheckOutcome string
+
+const (
+	// keyValid: AWS accepted the key.
+	keyValid keyCheckOutcome = "valid"
+	// keyInvalid: AWS rejected the key id or its secret.
+	keyInvalid keyCheckOutcome = "invalid"
+	// keyUnknown: no answer about the key (network, 5xx, throttling).
+	keyUnknown keyCheckOutcome = "unknown"
+)
+
+const (
+	// keyCheckTimeout bounds one check.
+	keyCheckTimeout = 10 * time.Second
+	// keyCheckMaxBody caps what is read of STS's answer.
+	keyCheckMaxBody = 64 << 10
+	// defaultSTSRegion signs checks for which no bucket region is known.
+	defaultSTSRegion = "us-east-1"
+	stsRequestBody   = "Action=GetCallerIdentity&Version=2011-06-15"
+)
+
+// keyHalfID and keyHalfSecret name the half of a key that AWS rejected.
+const (
+	keyHalfID     = "access_key_id"
+	keyHalfSecret = "secret_access_key"
+)
+
+// keyCheckResult is the outcome of one check. It never holds the secret.
+type keyCheckResult struct {
+	Outcome keyCheckOutcome
+	Account string
+	ARN     string
+	// Code is AWS's error code, when AWS answered one.
+	Code string
+	// Half is which half of the key AWS rejected, for keyInvalid.
+	Half string
+	// Reason says why the key is not valid.
+	Reason string
+}
+
+// String describes the result in one line for logs, errors and reads.
+func (r keyCheckResult) String() string {
+	if r.Outcome == keyValid {
+		return fmt.Sprintf("valid: account %s, %s", r.Account, r.ARN)
+	}
+	return string(r.Outcome) + ": " + r.Reason
+}
+
+// keyChecker signs and sends GetCallerIdentity calls.
+type keyChecker struct {
+	http    *http.Client
+	signer  *v4.Signer
+	timeout time.Duration
+}
+
+func newKeyChecker(transport http.RoundTripper, timeout time.Duration) *keyChecker {
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	if timeout <= 0 {
+		timeout = keyCheckTimeout
+	}
+	// Redirects are not followed: a signed request is bound to its host.
+	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	return &keyChecker{http: client, signer: v4.NewSigner(), timeout: timeout}
+}
+
+// stsEndpoint is where a key is checked: the override, else the regional
+// endpoint of the bucket's region, else the global endpoint.
+func stsEndpoint(override, region string) string {
+	switch {
+	case override != "":
+		return override
+	case region != "":
+		return "https://sts." + region + ".amazonaws.com"
+	}
+	return "https://sts.amazonaws.com"
+}
+
+// check asks STS whether the key id and secret are a live key. region
+// signs the call; empty means us-east-1.
+func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, secret string) keyCheckResult {
+	if region == "" {
+		region = defaultSTSRegion
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/", strings.NewReader(stsRequestBody))
+	if err != nil {
+		return unknownResult(fmt.Sprintf("building the request to %s: %v", endpoint, err))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	req.Header.Set("Accept", "text/xml")
+	sum := sha256.Sum256([]byte(stsRequestBody))
+	creds := aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secret}
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "sts", region, time.Now()); err != nil {
+		return unknownResult("signing the request: " + err.Error())
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The URL error names only the endpoint; the request carries the
+		// signature, never the secret.
+		return unknownResult(fmt.Sprintf("no answer from %s: %v", endpoint, unwrapURLError(err)))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, keyCheckMaxBody))
+	if err != nil {
+		return unknownResult(fmt.Sprintf("reading the answer of %s: %v", endpoint, err))
+	}
+	return classifySTSAnswer(resp.StatusCode, body)
+}
+
+type stsIdentity struct {
+	Result struct {
+		Arn     string `xml:"Arn"`
+		UserID  string `xml:"UserId"`
+		Account string `xml:"Account"`
+	} `xml:"GetCallerIdentityResult"`
+}
+
+type stsError struct {
+	Error struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	} `xml:"Error"`
+}
+
+// classifySTSAnswer turns STS's answer into an outcome. Only a rejection
+// of the key itself is invalid; anything else says nothing of the key.
+func classifySTSAnswer(status int, body []byte) keyCheckResult {
+	if status == http.StatusOK {
+		var id stsIdentity
+		if err := xml.Unmarshal(body, &id); err != nil || id.Result.Account == "" || id.Result.Arn == "" {
+			return unknownResult("STS answered 200 without an account and ARN: is sts_url an STS endpoint?")
+		}
+		return keyCheckResult{Outcome: keyValid, Account: id.Result.Account, ARN: id.Result.Arn}
+	}
+	var e stsError
+	_ = xml.Unmarshal(body, &e)
+	code := truncate(e.Error.Code, 60)
+	switch code {
+	case "InvalidClientTokenId":
+		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfID,
+			Reason: "AWS does not know the access key id (InvalidClientTokenId): it is mistyped, or Cisco has replaced it"}
+	case "SignatureDoesNotMatch":
+		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfSecret,
+			Reason: "the secret access key does not belong to the access key id (SignatureDoesNotMatch)"}
+	}
+	r := unknownResult(fmt.Sprintf("STS answered HTTP %d", status))
+	if code != "" {
+		r.Code = code
+		r.Reason += " " + code
+	}
+	return r
+}
+
+func unknownResult(reason string) keyCheckResult {
+	return keyCheckResult{Outcome: keyUnknown, Reason: reason}
+}
+
+// unwrapURLError drops the method and URL that *url.Error repeats.
+func unwrapURLError(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner
+	}
+	return err
+}

@@ -1,0 +1,224 @@
+package backend
+
+// Checking the served key: one check recorded on the key, and the probe
+// of every rotated key until AWS accepts it. AWS takes some seconds to
+// accept a new key everywhere, so a rotated key is probed with backoff
+// instead of once.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Triggers of a key check, reported in metrics and logs.
+const (
+	checkImport   = "import"
+	checkRotation = "rotation"
+	checkRecovery = "recovery"
+	checkVerify   = "verify"
+)
+
+const (
+	// keyProbeWindow is how long a rotated key is probed at most.
+	keyProbeWindow = 2 * time.Minute
+	// keyProbeFirstWait is the wait before the first probe; it doubles
+	// up to keyProbeMaxWait.
+	keyProbeFirstWait = time.Second
+	keyProbeMaxWait   = 30 * time.Second
+)
+
+// checkKey checks k with the organization's STS endpoint and counts it.
+func (b *backend) checkKey(ctx context.Context, cfg *orgConfig, k *keyState, trigger string) keyCheckResult {
+	r := b.checker.check(ctx, cfg.stsURL(), cfg.stsRegion(), k.AccessKeyID, k.SecretAccessKey)
+	b.metrics.keyChecks.WithLabelValues(trigger, string(r.Outcome)).Inc()
+	return r
+}
+
+// recordCheckLocked stores a check's result on the served key, if it is
+// still the key that was checked. It returns the entry now served.
+func (b *backend) recordCheckLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, checked *keyState, r keyCheckResult) *orgEntry {
+	if e == nil || e.key == nil || e.key.Version != checked.Version || e.key.AccessKeyID != checked.AccessKeyID {
+		return e
+	}
+	next := e.key.withCheck(r, b.now())
+	if err := b.putKey(ctx, s, name, next); err != nil {
+		b.logger.Warn("could not store the key check's result", "name", name, "error", err)
+		return e
+	}
+	e = &orgEntry{config: e.config, key: next}
+	b.setOrgLocked(name, e)
+	return e
+}
+
+// keyProbes runs the background probes of rotated keys, one per name.
+type keyProbes struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc
+
+	// window and firstWait are keyProbeWindow and keyProbeFirstWait;
+	// tests shorten them.
+	window, firstWait time.Duration
+}
+
+func newKeyProbes() *keyProbes {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &keyProbes{ctx: ctx, cancel: cancel, running: make(map[string]context.CancelFunc),
+		window: keyProbeWindow, firstWait: keyProbeFirstWait}
+}
+
+// stop ends every probe and waits for them, when the mount goes away.
+func (p *keyProbes) stop() {
+	p.cancel()
+	p.wg.Wait()
+}
+
+// start runs fn in the background as name's probe, ending the one before.
+func (p *keyProbes) start(name string, fn func(ctx context.Context)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cancel := p.running[name]; cancel != nil {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	p.running[name] = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer cancel()
+		fn(ctx)
+		p.mu.Lock()
+		if p.ctx.Err() == nil && ctx.Err() == nil {
+			delete(p.running, name)
+		}
+		p.mu.Unlock()
+	}()
+}
+
+// probeRotatedKey checks a rotated key in the background until AWS
+// accepts it or the window ends, and records the outcome on the key. The
+// rotation never waits for it.
+func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig, k *keyState) {
+	if cfg.DisableKeyCheck {
+		return
+	}
+	b.probes.start(name, func(ctx context.Context) {
+		deadline := time.Now().Add(b.probes.window)
+		wait := b.probes.firstWait
+		var r keyCheckResult
+		for {
+			if time.Now().Add(wait).After(deadline) {
+				wait = time.Until(deadline)
+			}
+			if sleepCtx(ctx, wait) != nil {
+				return
+			}
+			r = b.checkKey(ctx, cfg, k, checkRotation)
+			if ctx.Err() != nil {
+				return
+			}
+			if r.Outcome == keyValid || !time.Now().Before(deadline) {
+				break
+			}
+			if wait *= 2; wait > keyProbeMaxWait {
+				wait = keyProbeMaxWait
+			}
+		}
+		if r.Outcome == keyValid {
+			b.logger.Info("AWS accepts the rotated key", "name", name, "access_key_id", k.AccessKeyID, "account", r.Account)
+		} else {
+			b.logger.Error("AWS has not accepted the rotated key within the probe window; consumers may hold a key that does not work",
+				"name", name, "access_key_id", k.AccessKeyID, "window", b.probes.window.String(), "result", r.String())
+		}
+		b.recordProbe(ctx, s, name, k, r)
+	})
+}
+
+// recordProbe records a probe's outcome under the name's lock.
+func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
+	if !b.writeSafe() {
+		return
+	}
+	e, unlock, err := b.lockOrg(ctx, s, name)
+	if err != nil {
+		b.logger.Warn("could not record the key check", "name", name, "error", err)
+		return
+	}
+	defer unlock()
+	b.recordCheckLocked(ctx, s, name, e, k, r)
+}
+
+// liftStaleIfValidLocked checks a stale key before a recovery rotates it.
+// A key that AWS still accepts shows that Cisco did not replace it: the
+// stale mark is lifted and stored with the reason, and no rotation is
+// needed. It returns nil when the rotation must go on: the key did not
+// pass, or checks are off. Recovery runs at least a minute after the
+// mark, when AWS has long stopped accepting a key that Cisco replaced.
+func (b *backend) liftStaleIfValidLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry) (*keyState, error) {
+	k := e.key
+	if !k.hasKey() || !k.Stale || e.config.DisableKeyCheck {
+		return nil, nil
+	}
+	r := b.checkKey(ctx, e.config, k, checkRecovery)
+	if r.Outcome != keyValid {
+		b.logger.Warn("the stale key did not pass the check; rotating it", "name", name, "access_key_id", k.AccessKeyID, "result", r.String())
+		return nil, nil
+	}
+	now := b.now()
+	next := k.withCheck(r, now)
+	next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
+	next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
+		"the stale mark (%s) was lifted without a rotation", now.UTC().Format(time.RFC3339), k.AccessKeyID, r.Account, k.LastError)
+	if err := b.putKey(ctx, s, name, next); err != nil {
+		return nil, fmt.Errorf("storing the lifted stale mark: %w", err)
+	}
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
+	b.metrics.rotations.WithLabelValues(name, triggerRecovery, "stale_cleared").Inc()
+	b.logger.Info("the stale key still works: lifted the stale mark without a rotation", "name", name,
+		"access_key_id", k.AccessKeyID, "account", r.Account)
+	return next, nil
+}
+
+// freshKeyAge is how recent a key must be for a rejection of its id to be
+// taken as AWS not having it yet; importRecheckRounds is how often such a
+// key is checked again, with waits of firstWait, 2×, 4×, 8× (15 s).
+const (
+	freshKeyAge         = 10 * time.Minute
+	importRecheckRounds = 4
+)
+
+// checkImportedKey checks a key before an import stores it. AWS may not
+// know a key refreshed a moment ago, so an unknown id of a fresh key is
+// checked again for a few seconds.
+func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k issuedKey, now time.Time) keyCheckResult {
+	key := &keyState{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
+	r := b.checkKey(ctx, cfg, key, checkImport)
+	fresh := now.Sub(k.CreationDate) < freshKeyAge
+	wait := b.probes.firstWait
+	for round := 0; fresh && r.Half == keyHalfID && round < importRecheckRounds; round++ {
+		if sleepCtx(ctx, wait) != nil {
+			break
+		}
+		r = b.checkKey(ctx, cfg, key, checkImport)
+		wait *= 2
+	}
+	return r
+}
+
+// importRefusedMessage says which half of an imported key AWS rejected.
+func importRefusedMessage(accessKeyID string, r keyCheckResult) string {
+	const skip = " Nothing was stored. To store it without the check, write verify=false."
+	if r.Half == keyHalfSecret {
+		return fmt.Sprintf("AWS STS rejected secret_access_key: it does not belong to access_key_id %s (SignatureDoesNotMatch). "+
+			"Copy the secret access key again from Cisco's dashboard."+skip, accessKeyID)
+	}
+	return fmt.Sprintf("AWS STS rejected access_key_id %s: AWS does not know it (InvalidClientTokenId). Check that it is the "+
+		"access key id Cisco's dashboard showed after the latest refresh; an older one stops working at the refresh."+skip, accessKeyID)
+}
