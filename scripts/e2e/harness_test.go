@@ -42,6 +42,9 @@ const (
 	autoOrg      = "5555555"
 	pickupClient = "e2e-pickup"
 	pickupSecret = "e2e-pickup-secret-6Rt1"
+	awsClient    = "e2e-aws"
+	awsSecret    = "e2e-aws-secret-2Wv5"
+	awsOrg       = "4000001"
 	rootToken    = "e2e-root"
 	waitRotate   = 3 * time.Minute
 	mountPrefix  = "cisco-s3"
@@ -168,14 +171,18 @@ type sim struct {
 	p   *proc
 }
 
-func startSim(t *testing.T) *sim {
+// startSim starts the simulator with the suite's API keys and the extra
+// flags.
+func startSim(t *testing.T, extra ...string) *sim {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin", "cisco-s3-sim")
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0",
-		"-key", simClient+":"+simSecret+":"+simOrg,
-		"-key", offClient+":"+offSecret+":"+offOrg, "-disabled-org", offOrg,
-		"-key", autoClient+":"+autoSecret+":"+autoOrg,
-		"-key", pickupClient+":"+pickupSecret+":"+strings.Join(pickupOrgs[:], ","))
+	args := append([]string{"-addr", "127.0.0.1:0",
+		"-key", simClient + ":" + simSecret + ":" + simOrg,
+		"-key", offClient + ":" + offSecret + ":" + offOrg, "-disabled-org", offOrg,
+		"-key", autoClient + ":" + autoSecret + ":" + autoOrg,
+		"-key", pickupClient + ":" + pickupSecret + ":" + strings.Join(pickupOrgs[:], ","),
+		"-key", awsClient + ":" + awsSecret + ":" + awsOrg}, extra...)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +213,8 @@ type simOrgState struct {
 	CurrentKeyID    string `json:"current_key_id"`
 	SecretAccessKey string `json:"secret_access_key"`
 	Rotations       int    `json:"rotations"`
+	DataPath        string `json:"data_path"`
+	AccountID       string `json:"account_id"`
 }
 
 func (s *sim) org(t *testing.T, id string) simOrgState {
@@ -367,7 +376,7 @@ func (v *vault) configure(t *testing.T, s *sim, name, client, secret string, ext
 	t.Helper()
 	args := append([]string{"write", mountPrefix + "/config/" + name, "provider=umbrella",
 		"client_id=" + client, "client_secret=" + secret,
-		"api_url=" + s.url + "/admin/v2", "token_url=" + s.url + "/auth/v2/token"}, extra...)
+		"api_url=" + s.url + "/admin/v2", "token_url=" + s.url + "/auth/v2/token", "sts_url=" + s.url}, extra...)
 	v.must(t, args...)
 }
 
