@@ -23,6 +23,7 @@ type orgStatus struct {
 	automationDisabled  bool
 	verifiedAt          time.Time // when AWS last accepted the key
 	verifyError         string    // the last check's failure, if any
+	checkResult         keyCheckOutcome
 }
 
 // fleet returns every cached organization's standing, most urgent first: a
@@ -60,6 +61,7 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 		automationDisabled:  e.config.DisableAutomatedRotation,
 		verifiedAt:          k.VerifiedAt,
 		verifyError:         k.VerifyError,
+		checkResult:         k.CheckResult,
 	}
 	if k.hasKey() {
 		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()

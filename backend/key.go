@@ -47,6 +47,8 @@ type keyState struct {
 	// the last check's failure, empty once a check passes.
 	VerifiedAt  time.Time `json:"key_verified_at"`
 	VerifyError string    `json:"key_verify_error,omitempty"`
+	// CheckResult is the last check's outcome; empty before any check.
+	CheckResult keyCheckOutcome `json:"key_check_result,omitempty"`
 	// StaleCleared says why a stale mark was lifted without a rotation.
 	StaleCleared string `json:"stale_cleared,omitempty"`
 }
@@ -187,6 +189,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 // withCheck is a copy of k with a check's result recorded.
 func (k *keyState) withCheck(r keyCheckResult, now time.Time) *keyState {
 	copied := *k
+	copied.CheckResult = r.Outcome
 	if r.Outcome == keyValid {
 		copied.VerifiedAt, copied.VerifyError = now, ""
 	} else {

@@ -92,6 +92,7 @@ const (
 	unreadableMetric   = "cisco_s3_unreadable_entries"
 	verifiedMetric     = "cisco_s3_key_verified_timestamp_seconds"
 	verifyFailedMetric = "cisco_s3_key_verify_failed"
+	keyRejectedMetric  = "cisco_s3_key_rejected"
 )
 
 var fleetHelp = map[string]string{
@@ -103,7 +104,8 @@ var fleetHelp = map[string]string{
 	lastSuccessMetric:  "When Vault last stored a key, by rotation or import.",
 	unreadableMetric:   "Stored organizations that cannot be decoded.",
 	verifiedMetric:     "When AWS STS last accepted the served key; absent until a check passes.",
-	verifyFailedMetric: "1 when the last check of the served key against AWS STS did not pass.",
+	verifyFailedMetric: "1 when the last check of the served key against AWS STS did not pass: rejected, or no answer.",
+	keyRejectedMetric:  "1 when AWS STS rejected the served key at its last check: consumers hold a key that does not work.",
 }
 
 // fleetFamilies turns every organization's standing into gauge families.
@@ -149,6 +151,11 @@ func fleetFamilies(rows []orgStatus, unreadable int) []*dto.MetricFamily {
 			verifyFailed = 1
 		}
 		gauge(verifyFailedMetric, verifyFailed)
+		rejected := 0.0
+		if st.checkResult == keyInvalid {
+			rejected = 1
+		}
+		gauge(keyRejectedMetric, rejected)
 	}
 	family(unreadableMetric).Metric = append(family(unreadableMetric).Metric,
 		&dto.Metric{Gauge: &dto.Gauge{Value: proto.Float64(float64(unreadable))}})

@@ -61,6 +61,7 @@ func addKeyFields(data map[string]interface{}, e *orgEntry, now time.Time) {
 	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
 	data["key_verified_at"] = formatTime(k.VerifiedAt)
 	data["key_verify_error"] = k.VerifyError
+	data["key_check_result"] = string(k.CheckResult)
 	data["next_vault_rotation"] = nil
 	if next, ok := nextRotation(e.config, k, now); ok {
 		data["next_vault_rotation"] = formatTime(next)
