@@ -1,5 +1,6 @@
 // Command cisco-s3-sim simulates Cisco's "Refresh S3 Bucket Key" API for
-// tests, make dev and your own pipelines.
+// tests, make dev and your own pipelines. The same address also plays AWS
+// STS and a read-only S3 for the keys it issues (aws --endpoint-url).
 package main
 
 import (
@@ -30,8 +31,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8787", "listen address; port 0 picks a free port")
-	configFile := flag.String("config", "", "JSON config file (api_keys, orgs, token_ttl, no_rate_limits)")
+	configFile := flag.String("config", "", "JSON config file (api_keys, orgs, token_ttl, no_rate_limits, propagation_delay)")
 	tokenTTL := flag.Duration("token-ttl", 0, "token lifetime (default 1h)")
+	propagation := flag.Duration("propagation-delay", 0, "how long a rotated or refreshed key takes to work in STS and S3")
 	noLimits := flag.Bool("no-rate-limits", false, "turn off Cisco's rate limits")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	var keys, disabled listFlag
@@ -63,6 +65,9 @@ func main() {
 	if *tokenTTL > 0 {
 		cfg.TokenTTL = *tokenTTL
 	}
+	if *propagation > 0 {
+		cfg.PropagationDelay = *propagation
+	}
 	cfg.NoRateLimits = cfg.NoRateLimits || *noLimits
 	demo := len(cfg.APIKeys) == 0
 	if demo {
@@ -75,6 +80,10 @@ func main() {
 	}
 	srv := &http.Server{Handler: logRequests(ciscosim.New(cfg)), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("cisco-s3-sim listening on http://%s\n", ln.Addr())
+	fmt.Printf("the same address serves AWS STS and S3 (path style): aws --endpoint-url http://%s ...; keys and data paths: GET /_sim/state\n", ln.Addr())
+	if cfg.PropagationDelay > 0 {
+		fmt.Printf("new keys work in STS and S3 %s after they are issued\n", cfg.PropagationDelay)
+	}
 	if demo {
 		fmt.Println("demo API key: client_id=demo-client client_secret=demo-secret org_id=1234567")
 	}

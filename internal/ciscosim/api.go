@@ -65,7 +65,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 func errorBody(status int, msg string) map[string]interface{} {
 	return map[string]interface{}{
 		"status": status, "error": msg, "path": "/iam/rotate-key",
-		"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05"),
+		"timestamp": time.Now().UTC().Format(ciscoDate),
 	}
 }
 
@@ -98,7 +98,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	if n := s.inflight[tok.clientID]; n > s.state.MaxConcurrentPerKey {
 		s.state.MaxConcurrentPerKey = n
 	}
-	fault := s.takeFault(tok.orgID)
+	fault := s.takeFault(tok.orgID, false)
 	if fault.Kind == "5xx" || fault.Kind == "error200" {
 		s.countFailureLocked(tok.orgID)
 	}
@@ -144,12 +144,10 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	org.OldKeyID = org.CurrentKeyID
-	org.CurrentKeyID, org.SecretAccessKey = newKeyPair()
-	org.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	s.replaceKeyLocked(org)
 	if fault.Kind == "old_date" {
 		// Cisco's date for a key it just made, 200 days in the past.
-		org.KeyCreationDate = s.now().UTC().AddDate(0, 0, -200).Format("2006-01-02T15:04:05")
+		org.KeyCreationDate = s.now().UTC().AddDate(0, 0, -200).Format(ciscoDate)
 	}
 	org.Rotations++
 	if fault.Kind == "malformed" || fault.Kind == "empty" || fault.Kind == "drop" {
@@ -170,16 +168,21 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 	case "drop":
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		dropConnection(w)
 	default:
 		writeJSON(w, http.StatusOK, reply)
 	}
+}
+
+// dropConnection closes the client's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // countFailureLocked counts a failed answer for org, if it is known.
@@ -189,10 +192,11 @@ func (s *Server) countFailureLocked(org string) {
 	}
 }
 
-// takeFault returns the next fault for a call on org, or a zero Fault.
-func (s *Server) takeFault(org string) Fault {
+// takeFault returns the next fault for a call on org, or a zero Fault: an
+// STS fault for an STS call, a rotateKey fault otherwise.
+func (s *Server) takeFault(org string, sts bool) Fault {
 	for i, f := range s.faults {
-		if f.OrgID != "" && f.OrgID != org {
+		if f.OrgID != "" && f.OrgID != org || isSTSFault(f.Kind) != sts {
 			continue
 		}
 		s.faults[i].Count--
@@ -203,6 +207,8 @@ func (s *Server) takeFault(org string) Fault {
 	}
 	return Fault{}
 }
+
+func isSTSFault(kind string) bool { return strings.HasPrefix(kind, "sts_") }
 
 func writeJSON(w http.ResponseWriter, status int, v interface{}) {
 	w.Header().Set("Content-Type", "application/json")

@@ -1,15 +1,17 @@
 // Package ciscosim is a Cisco Umbrella / Secure Access API simulator for
 // the "Refresh S3 Bucket Key" API: the OAuth2 token endpoint and
 // POST /admin/v2/iam/rotateKey, with Cisco's documented quirks, rate limits
-// and injectable faults. Standard library only. It is a real HTTP server:
-// tests run it with httptest, and cmd/cisco-s3-sim serves it.
+// and injectable faults. The same server also plays AWS for the keys Cisco
+// issues: STS GetCallerIdentity and a read-only, path-style S3 holding each
+// organization's log files, both checking AWS Signature Version 4 with
+// aws-sdk-go-v2's signer, so a test can prove that an issued key works.
+// It is a real HTTP server: tests run it with httptest, and
+// cmd/cisco-s3-sim serves it.
 package ciscosim
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,6 +31,9 @@ type Org struct {
 	// Disabled means the rotation API is not enabled: rotateKey answers 200
 	// with the documented "Not found IAM key info" body.
 	Disabled bool `json:"disabled"`
+	// Region is where the organization's bucket lives; empty means
+	// us-east-1.
+	Region string `json:"region,omitempty"`
 }
 
 // Config sets up a simulator.
@@ -38,19 +43,28 @@ type Config struct {
 	TokenTTL     time.Duration `json:"-"`
 	NoRateLimits bool          `json:"no_rate_limits"`
 	// Now is the clock for keyCreationDate and token expiry; nil means
-	// time.Now. Rate limits always use real time.
+	// time.Now. Rate limits and key propagation always use real time.
 	Now func() time.Time `json:"-"`
+	// PropagationDelay is how long after rotateKey or a dashboard refresh
+	// the new key starts to work in AWS (STS and S3): real AWS takes a few
+	// seconds. Keys that exist when New returns work at once. In a JSON
+	// config it is "propagation_delay", a Go duration such as "5s".
+	PropagationDelay time.Duration `json:"-"`
 }
 
-// Fault makes upcoming rotateKey calls fail.
+// Fault makes upcoming rotateKey calls, or upcoming STS calls, fail.
 type Fault struct {
-	// Kind: 5xx, 429, error200, malformed, empty, delay, drop, expire_token,
-	// old_date (success with a keyCreationDate 200 days in the past).
-	Kind    string `json:"kind"`
-	Count   int    `json:"count"`    // calls it hits; 0 means 1
-	OrgID   string `json:"org_id"`   // only calls for this org, if set
-	Status  int    `json:"status"`   // for 5xx; default 503
-	DelayMS int    `json:"delay_ms"` // for delay
+	// Kind, for rotateKey: 5xx, 429, error200, malformed, empty, delay,
+	// drop, expire_token, old_date (success with a keyCreationDate 200
+	// days in the past). For STS: sts_5xx, sts_throttling, sts_drop,
+	// sts_delay. A fault is only ever taken by the calls it is for.
+	Kind  string `json:"kind"`
+	Count int    `json:"count"` // calls it hits; 0 means 1
+	// OrgID: only calls for this org, if set. An STS call is for the org
+	// whose current key id signed it.
+	OrgID   string `json:"org_id"`
+	Status  int    `json:"status"`   // for 5xx and sts_5xx; default 503
+	DelayMS int    `json:"delay_ms"` // for delay and sts_delay
 }
 
 // OrgState is the simulator's view of one organization.
@@ -71,6 +85,12 @@ type OrgState struct {
 	Failures int `json:"failures"`
 	// Refreshes counts keys refreshed in the dashboard (RefreshKey).
 	Refreshes int `json:"refreshes"`
+	// KeyIssuedAt is when the current key was issued, in real time.
+	KeyIssuedAt time.Time `json:"key_issued_at"`
+	// KeyUsableAt is when AWS starts to accept the current key:
+	// KeyIssuedAt plus Config.PropagationDelay.
+	KeyUsableAt time.Time `json:"key_usable_at"`
+	AWSIdentity
 }
 
 // State is a snapshot of the simulator.
@@ -86,6 +106,9 @@ type State struct {
 	InFlight int `json:"in_flight"`
 	// PendingFaults is the number of queued fault uses not yet taken.
 	PendingFaults int `json:"pending_faults"`
+	// STSCalls and S3Calls count the requests served as AWS STS and S3.
+	STSCalls int `json:"sts_calls"`
+	S3Calls  int `json:"s3_calls"`
 }
 
 type token struct {
@@ -148,7 +171,19 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves Cisco's and the test paths, and AWS on the same
+// address: STS at "/" and S3 at "/cisco-managed-<region>/...". S3 paths go
+// around the mux, which would redirect object keys holding "//" or "..".
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/"+bucketPrefix):
+		s.handleS3(w, r)
+	case r.URL.Path == "/":
+		s.handleRoot(w, r)
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
 
 // AddAPIKey adds or replaces an API key; its unknown orgs are created enabled.
 func (s *Server) AddAPIKey(k APIKey) {
@@ -162,7 +197,8 @@ func (s *Server) AddAPIKey(k APIKey) {
 	}
 }
 
-// SetOrg creates or updates an organization.
+// SetOrg creates or updates an organization; every field is set, so an
+// empty Region moves its bucket to us-east-1.
 func (s *Server) SetOrg(o Org) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,9 +212,10 @@ func (s *Server) setOrgLocked(o Org) {
 		s.orgs[o.ID] = st
 	}
 	st.Disabled = o.Disabled
+	st.AWSIdentity = newAWSIdentity(o.ID, o.Region)
 	if !o.Disabled && st.CurrentKeyID == "" {
-		st.CurrentKeyID, st.SecretAccessKey = newKeyPair()
-		st.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+		// Set up as if done in the dashboard long ago: already usable.
+		s.issueKeyLocked(st, 0)
 	}
 }
 
@@ -202,26 +239,4 @@ func (s *Server) State() State {
 		st.OrgHeaders[k] = v
 	}
 	return st
-}
-
-// LoadConfig reads a JSON config file; "token_ttl" is a Go duration.
-func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, err
-	}
-	var file struct {
-		Config
-		TokenTTL string `json:"token_ttl"`
-	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	cfg := file.Config
-	if file.TokenTTL != "" {
-		if cfg.TokenTTL, err = time.ParseDuration(file.TokenTTL); err != nil {
-			return Config{}, fmt.Errorf("%s: token_ttl: %w", path, err)
-		}
-	}
-	return cfg, nil
 }

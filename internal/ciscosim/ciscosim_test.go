@@ -95,4 +95,21 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+func TestLoadConfig_AWS(t *testing.T) {
+	path := t.TempDir() + "/sim.json"
+	if err := writeFile(path, `{"orgs":[{"org_id":"2","region":"eu-west-1"}],"propagation_delay":"5s"}`); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil || cfg.PropagationDelay != 5*time.Second || cfg.Orgs[0].Region != "eu-west-1" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	if err := writeFile(path, `{"propagation_delay":5}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(path); err == nil {
+		t.Fatal("a propagation_delay without a unit was accepted")
+	}
+}
+
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }

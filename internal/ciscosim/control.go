@@ -8,7 +8,8 @@ import (
 
 // The test endpoints under /_sim/ and their Go equivalents.
 
-// InjectFault queues a fault for upcoming rotateKey calls.
+// InjectFault queues a fault for upcoming rotateKey calls, or for upcoming
+// STS calls if its kind starts with "sts_".
 func (s *Server) InjectFault(f Fault) {
 	if f.Count <= 0 {
 		f.Count = 1
@@ -28,9 +29,7 @@ func (s *Server) RefreshKey(orgID string) (OrgState, bool) {
 	if org == nil || org.Disabled {
 		return OrgState{}, false
 	}
-	org.OldKeyID = org.CurrentKeyID
-	org.CurrentKeyID, org.SecretAccessKey = newKeyPair()
-	org.KeyCreationDate = s.now().UTC().Format("2006-01-02T15:04:05")
+	s.replaceKeyLocked(org)
 	org.Refreshes++
 	return *org, true
 }
@@ -49,7 +48,7 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || !validFault(f.Kind) {
-			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token|old_date\",\"count\":1}"})
+			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token|old_date|sts_5xx|sts_throttling|sts_drop|sts_delay\",\"count\":1}"})
 			return
 		}
 		s.InjectFault(f)
@@ -66,7 +65,8 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 
 func validFault(kind string) bool {
 	switch kind {
-	case "5xx", "429", "error200", "malformed", "empty", "delay", "drop", "expire_token", "old_date":
+	case "5xx", "429", "error200", "malformed", "empty", "delay", "drop", "expire_token", "old_date",
+		"sts_5xx", "sts_throttling", "sts_drop", "sts_delay":
 		return true
 	}
 	return false
@@ -75,7 +75,7 @@ func validFault(kind string) bool {
 func (s *Server) handleOrgs(w http.ResponseWriter, r *http.Request) {
 	var o Org
 	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&o) != nil || o.ID == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "POST {\"org_id\":\"1234567\",\"disabled\":false}"})
+		writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "POST {\"org_id\":\"1234567\",\"disabled\":false,\"region\":\"us-east-1\"}"})
 		return
 	}
 	s.SetOrg(o)
