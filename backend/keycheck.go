@@ -72,7 +72,6 @@ func (r keyCheckResult) String() string {
 // keyChecker signs and sends GetCallerIdentity calls.
 type keyChecker struct {
 	http    *http.Client
-	signer  *v4.Signer
 	timeout time.Duration
 }
 
@@ -87,7 +86,7 @@ func newKeyChecker(transport http.RoundTripper, timeout time.Duration) *keyCheck
 	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	return &keyChecker{http: client, signer: v4.NewSigner(), timeout: timeout}
+	return &keyChecker{http: client, timeout: timeout}
 }
 
 // stsEndpoint is where a key is checked: the override, else the regional
@@ -118,7 +117,10 @@ func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, s
 	req.Header.Set("Accept", "text/xml")
 	sum := sha256.Sum256([]byte(stsRequestBody))
 	creds := aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secret}
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "sts", region, time.Now()); err != nil {
+	// A signer per check: a signer caches its signing key by access key
+	// id, region and day, not by secret, so a shared one would sign a
+	// mistyped secret with the right one's key and pass it.
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "sts", region, time.Now()); err != nil {
 		return unknownResult("signing the request: " + err.Error())
 	}
 	resp, err := c.http.Do(req)

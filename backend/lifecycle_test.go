@@ -40,7 +40,9 @@ func TestLifecycle_ScheduledRotationRechecksUnderTheLock(t *testing.T) {
 // in flight and deleted the entry.
 func TestLifecycle_RecoveryKeepsTheWALOfARunningRotation(t *testing.T) {
 	env := newTestEnv(t)
-	env.configure("acme", nil)
+	// Without the key check: it would find that this made-up rotation
+	// left the key working, and lift the stale mark instead of rotating.
+	env.configure("acme", map[string]interface{}{"key_check": false})
 	env.mustRotate("acme")
 	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: 1, Started: env.clock.Now()}); err != nil {
 		t.Fatal(err)

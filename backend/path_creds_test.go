@@ -30,8 +30,8 @@ func TestCreds_ExactFieldsAndIntegerTimings(t *testing.T) {
 		got = append(got, k)
 	}
 	sort.Strings(got)
-	want := "access_key_id,bucket,bucket_arn,data_path,disable_automated_rotation,expires_at,key_creation_date,key_state," +
-		"key_check_result,key_verified_at,key_verify_error,last_vault_rotation,next_vault_rotation,old_access_key_id,prefix,region,rotation_period,secret_access_key,ttl,version"
+	want := "access_key_id,bucket,bucket_arn,data_path,disable_automated_rotation,expires_at,key_check_result,key_creation_date," +
+		"key_state,key_verified_at,key_verify_error,last_vault_rotation,next_vault_rotation,old_access_key_id,prefix,region,rotation_period,secret_access_key,ttl,version"
 	if strings.Join(got, ",") != want {
 		t.Fatalf("creds fields\n got %s\nwant %s", strings.Join(got, ","), want)
 	}

@@ -38,7 +38,7 @@ func TestImport(t *testing.T) {
 		env.mustRotate("acme")
 		prev := env.simOrg().CurrentKeyID
 		resp := env.mustWrite("import/acme", map[string]interface{}{
-			"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00",
+			"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00", "verify": false,
 		})
 		if resp.Data["version"] != 2 || resp.Data["old_access_key_id"] != prev || resp.Data["key_creation_date"] != "2026-01-01T00:00:00Z" {
 			t.Fatalf("import response %v", resp.Data)

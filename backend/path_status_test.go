@@ -24,6 +24,7 @@ func TestStatus_UrgencyOrderAndAgreementWithConfig(t *testing.T) {
 	old := env.clock.Now().Add(-80 * 24 * time.Hour).Format("2006-01-02T15:04:05")
 	env.mustWrite("import/old", map[string]interface{}{
 		"access_key_id": "AKIAOLDKEY0000000001", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYOLDKEYSECRET", "key_creation_date": old,
+		"verify": false,
 	})
 	env.mustRotate("stale")
 	env.injectFault(ciscosim.Fault{Kind: "malformed"})

@@ -105,7 +105,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 			return nil, err
 		}
 		if lifted != nil {
-			return lifted, nil
+			// The key works; it is rotated now only if its schedule says so.
+			if at, ok := nextRotation(e.config, lifted, b.now()); !ok || at.After(b.now()) {
+				return lifted, nil
+			}
+			e, trigger = &orgEntry{config: e.config, key: lifted}, triggerScheduled
 		}
 	}
 	release, err := b.limiter.acquire(ctx, e.config.apiKey())

@@ -13,6 +13,11 @@ package backend
 //  4. Every failure is recorded (last_rotation_error_time or an event) and
 //     logged.
 //  5. No secret in any log line or config read; creds ttl is 1 to 50 s.
+//  6. The key check tells the truth: a tick with AWS and storage healthy
+//     never rotates a stale key that still works (sequence_test.go,
+//     forbidRotatingWorkingKeys); verify answers valid exactly for Cisco's
+//     current key; an import with a mistyped secret changes nothing; and
+//     no read shows Cisco's current key as rejected.
 
 import (
 	"encoding/json"
@@ -43,6 +48,13 @@ func (h *history) mayBeDue(name string) bool {
 	if id, _ := d["access_key_id"].(string); id != "" && id != h.env.sim.State().Orgs[m.orgID].CurrentKeyID {
 		return true
 	}
+	return h.scheduleDue(name, d)
+}
+
+// scheduleDue reports whether the model finds name's key due by its
+// settings alone, from the config read d.
+func (h *history) scheduleDue(name string, d map[string]interface{}) bool {
+	m := h.model[name]
 	if m.keyID == "" || d["disable_automated_rotation"] == true {
 		return false
 	}
@@ -126,6 +138,9 @@ func (h *history) check(st *step) {
 			(org.Rotations > prev.Rotations && !current)
 		if d["key_state"] == "stale" {
 			sequenceCoverage.staleSeen.Add(1)
+		}
+		if d["key_check_result"] == string(keyInvalid) && served == org.CurrentKeyID {
+			h.fail("%s shows Cisco's current key %s as rejected by AWS: %v", name, served, d["key_verify_error"])
 		}
 		if failed {
 			sequenceCoverage.failures.Add(1)

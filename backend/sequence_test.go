@@ -113,12 +113,13 @@ type step struct {
 var sequenceCoverage coverage
 
 type coverage struct {
-	rotations, failures, staleSeen, crashes, healthyTicks atomic.Int64
+	rotations, failures, staleSeen, crashes, healthyTicks, workingStale atomic.Int64
 }
 
 func (c *coverage) String() string {
-	return fmt.Sprintf("%d Cisco rotations, %d failures, %d stale keys seen, %d crashes, %d ticks Cisco answered",
-		c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(), c.healthyTicks.Load())
+	return fmt.Sprintf("%d Cisco rotations, %d failures, %d stale keys seen, %d crashes, %d ticks Cisco answered, "+
+		"%d ticks on a stale key that works", c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(),
+		c.healthyTicks.Load(), c.workingStale.Load())
 }
 
 func runHistory(t *testing.T, seed uint64) {
@@ -194,8 +195,10 @@ func (h *history) randomStep() *step {
 		h.importKey(st, h.randomName())
 	case r < 74:
 		h.deleteOrg(st, h.randomName())
-	case r < 85:
+	case r < 82:
 		h.ciscoFault(st, h.randomName())
+	case r < 85:
+		h.verifyKey(st, h.randomName())
 	case r < 95:
 		h.withStorageFault(st)
 	case r < 98:
@@ -288,7 +291,32 @@ func (h *history) tickAfter(st *step, d time.Duration) {
 	st.name = fmt.Sprintf("tick after %s", d)
 	st.healthy = st.healthy && h.env.sim.State().PendingFaults == 0
 	h.allowTick(st)
+	if st.healthy {
+		h.forbidRotatingWorkingKeys(st)
+	}
 	h.runTick()
+}
+
+// forbidRotatingWorkingKeys is the promise of the key check: a stale key
+// that is still Cisco's current one works, and a tick with AWS and
+// storage healthy must lift its mark instead of rotating it, unless its
+// schedule makes it due anyway.
+func (h *history) forbidRotatingWorkingKeys(st *step) {
+	sim := h.env.sim.State()
+	for _, name := range h.names {
+		resp, err := h.request(logical.ReadOperation, "config/"+name, nil)
+		if err != nil || resp == nil || resp.IsError() {
+			continue
+		}
+		d := resp.Data
+		m := h.model[name]
+		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
+		if d["key_state"] == "stale" && d["key_check"] == true && works && !h.scheduleDue(name, d) {
+			st.allowed[name] = 0
+			sequenceCoverage.workingStale.Add(1)
+			st.name += fmt.Sprintf(" (%s is stale and still works)", name)
+		}
+	}
 }
 
 // allowTick lets the tick rotate each name the model finds due, once.
@@ -314,7 +342,7 @@ func (h *history) configWrite(st *step, name string) {
 	if !m.storedConfig {
 		data = map[string]interface{}{
 			"provider": "umbrella", "client_id": testClientID, "client_secret": testClientSecret, "org_id": m.orgID,
-			"api_url": h.env.srv.URL + "/admin/v2", "token_url": h.env.srv.URL + "/auth/v2/token",
+			"api_url": h.env.srv.URL + "/admin/v2", "token_url": h.env.srv.URL + "/auth/v2/token", "sts_url": h.env.srv.URL,
 		}
 	}
 	broken := m.brokenCreds
@@ -326,6 +354,7 @@ func (h *history) configWrite(st *step, name string) {
 		data["rotation_window"] = h.pick("0", "1h", "3h")
 	case 2:
 		data["disable_automated_rotation"] = h.rng.IntN(3) == 0
+		data["key_check"] = h.rng.IntN(4) > 0
 	case 3:
 		broken = !broken
 		data["client_secret"] = map[bool]string{true: brokenSecret, false: testClientSecret}[broken]
@@ -351,7 +380,7 @@ func redactedFields(data map[string]interface{}) map[string]interface{} {
 		if k == "client_secret" {
 			v = map[bool]string{true: "<broken>", false: "<good>"}[v == brokenSecret]
 		}
-		if k != "api_url" && k != "token_url" {
+		if k != "api_url" && k != "token_url" && k != "sts_url" {
 			out[k] = v
 		}
 	}
@@ -374,12 +403,52 @@ func (h *history) importKey(st *step, name string) {
 	data := map[string]interface{}{
 		"access_key_id": fresh.CurrentKeyID, "secret_access_key": fresh.SecretAccessKey, "key_creation_date": fresh.KeyCreationDate,
 	}
+	if h.rng.IntN(3) == 0 {
+		h.mistypedImport(st, name, data)
+	}
 	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
 		h.clearStorageFaults()
 		st.name += " (failed, retried)"
 		if resp, err := h.request(logical.UpdateOperation, "import/"+name, data); failedResponse(resp, err) {
 			h.fail("a retried import failed: %v %v", resp, err)
 		}
+	}
+}
+
+// mistypedImport imports the key with a mistyped secret first. With
+// storage and AWS healthy, the import must be refused and change nothing.
+func (h *history) mistypedImport(st *step, name string, data map[string]interface{}) {
+	mistyped := map[string]interface{}{"access_key_id": data["access_key_id"], "key_creation_date": data["key_creation_date"],
+		"secret_access_key": mistype(data["secret_access_key"].(string))}
+	before, _ := h.request(logical.ReadOperation, "config/"+name, nil)
+	checked := before != nil && before.Data["key_check"] == true && h.env.sim.State().PendingFaults == 0 && st.healthy
+	resp, err := h.request(logical.UpdateOperation, "import/"+name, mistyped)
+	st.name += ", first with a mistyped secret"
+	if !checked {
+		return
+	}
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "rejected secret_access_key") {
+		h.fail("an import with a mistyped secret was not refused: %v %v", resp, err)
+	}
+	after, _ := h.request(logical.ReadOperation, "config/"+name, nil)
+	if after == nil || after.Data["version"] != before.Data["version"] || after.Data["access_key_id"] != before.Data["access_key_id"] {
+		h.fail("a refused import changed the stored key of %s", name)
+	}
+}
+
+// verifyKey checks the served key now: with AWS healthy, the answer is the
+// truth, valid exactly when the key is Cisco's current one.
+func (h *history) verifyKey(st *step, name string) {
+	st.name = "verify " + name
+	m := h.model[name]
+	healthy := h.env.sim.State().PendingFaults == 0
+	resp, err := h.request(logical.UpdateOperation, "verify/"+name, nil)
+	if err != nil || resp == nil || resp.IsError() || !healthy {
+		return
+	}
+	current := h.env.sim.State().Orgs[m.orgID].CurrentKeyID
+	if valid := resp.Data["result"] == "valid"; valid != (resp.Data["access_key_id"] == current) {
+		h.fail("verify/%s answered %v for key %v; Cisco's current key is %s", name, resp.Data["result"], resp.Data["access_key_id"], current)
 	}
 }
 
@@ -397,7 +466,8 @@ func (h *history) ciscoFault(st *step, name string) {
 		return
 	}
 	f := ciscosim.Fault{
-		Kind:  h.pick("5xx", "error200", "malformed", "empty", "drop", "expire_token", "old_date"),
+		Kind: h.pick("5xx", "error200", "malformed", "empty", "drop", "expire_token", "old_date",
+			"sts_5xx", "sts_throttling", "sts_drop"),
 		Count: 1 + h.rng.IntN(2), OrgID: m.orgID,
 	}
 	st.name = fmt.Sprintf("Cisco fault %s x%d for %s", f.Kind, f.Count, name)
