@@ -154,6 +154,22 @@ func (b *backend) unreadableOrgs() (names []string, reasons map[string]string) {
 	return names, reasons
 }
 
+// configuredOrg loads the mount and looks name up without its lock. A
+// name that is not configured gives the 400 that says so.
+func (b *backend) configuredOrg(ctx context.Context, s logical.Storage, name string) (*orgEntry, *logical.Response, error) {
+	if err := b.ensureLoaded(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	e, err := b.org(ctx, s, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e == nil {
+		return nil, notConfiguredResponse(name), nil
+	}
+	return e, nil, nil
+}
+
 // lockName takes the name's write lock and returns its unlock.
 func (b *backend) lockName(name string) (unlock func()) {
 	lock := locksutil.LockForKey(b.locks, name)

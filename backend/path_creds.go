@@ -34,15 +34,9 @@ func pathCreds(b *backend) []*framework.Path {
 func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	// Until the load has settled the WAL, a cached key may be dead.
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
-		return nil, err
-	}
-	e, err := b.org(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	e, resp, err := b.configuredOrg(ctx, req.Storage, name)
 	if e == nil {
-		return notConfiguredResponse(name), nil
+		return resp, err
 	}
 	k := e.key
 	if !k.hasKey() {
@@ -58,7 +52,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	addKeyFields(data, e, now)
 	addRotationFields(data, e.config, now)
 	addDataPathFields(data, e.config)
-	resp := &logical.Response{Data: data}
+	resp = &logical.Response{Data: data}
 	addWarnings(resp, e, now)
 	return resp, nil
 }

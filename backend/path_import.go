@@ -54,15 +54,9 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
-		return nil, err
-	}
-	e, err := b.org(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	e, resp, err := b.configuredOrg(ctx, req.Storage, name)
 	if e == nil {
-		return notConfiguredResponse(name), nil
+		return resp, err
 	}
 	// The check runs before the name's lock: a rotation must not wait for
 	// AWS, and a refused key leaves storage as it was.
@@ -99,7 +93,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
-	resp := keyResponse(next)
+	resp = keyResponse(next)
 	switch {
 	case check == nil:
 		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f <mount>/verify/" + name)

@@ -28,15 +28,9 @@ func pathVerify(b *backend) []*framework.Path {
 
 func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
-		return nil, err
-	}
-	e, err := b.org(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
+	e, resp, err := b.configuredOrg(ctx, req.Storage, name)
 	if e == nil {
-		return notConfiguredResponse(name), nil
+		return resp, err
 	}
 	if !e.key.hasKey() {
 		return noKeyResponse(name), nil
@@ -63,7 +57,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 		"arn":           r.ARN,
 		"reason":        r.Reason,
 	}
-	resp := &logical.Response{Data: data}
+	resp = &logical.Response{Data: data}
 	if r.Outcome != keyValid {
 		resp.AddWarning("the served key did not pass the check: " + r.String())
 	}
