@@ -155,15 +155,26 @@ func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name strin
 	b.recordCheckLocked(ctx, s, name, e, k, r)
 }
 
+// staleCheckSettle is how long after a stale mark a check that passes
+// proves the key works: AWS may accept a key that Cisco replaced for some
+// seconds after the replacement.
+const staleCheckSettle = time.Minute
+
+// settledSinceMark reports whether a check of stale key k at now is late
+// enough after the mark to be trusted.
+func settledSinceMark(k *keyState, now time.Time) bool {
+	return !now.Before(k.LastErrorTime.Add(staleCheckSettle))
+}
+
 // liftStaleIfValidLocked checks a stale key before a recovery rotates it.
 // A key that AWS still accepts shows that Cisco did not replace it: the
 // stale mark is lifted and stored with the reason, and no rotation is
 // needed. It returns nil when the rotation must go on: the key did not
-// pass, or checks are off. Recovery runs at least a minute after the
-// mark, when AWS has long stopped accepting a key that Cisco replaced.
+// pass, checks are off, or the mark is too recent for a check to prove
+// anything (recovery backs off at least a minute, so that is rare).
 func (b *backend) liftStaleIfValidLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry) (*keyState, error) {
 	k := e.key
-	if !k.hasKey() || !k.Stale || e.config.DisableKeyCheck {
+	if !k.hasKey() || !k.Stale || e.config.DisableKeyCheck || !settledSinceMark(k, b.now()) {
 		return nil, nil
 	}
 	r := b.checkKey(ctx, e.config, k, checkRecovery)

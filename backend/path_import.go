@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -87,7 +88,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	if check != nil {
 		next = next.withCheck(*check, now)
 	}
-	keptStale := keepStaleMark(e.key, next)
+	keptStale := keepStaleMark(e.key, next, now)
 	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
@@ -102,16 +103,20 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	}
 	if keptStale {
 		resp.AddWarning("this is the key that a rotation with an unknown outcome may have replaced, and no check showed that it works: " +
-			"it stays marked stale, and the plugin checks it and rotates if it does not work")
+			"it stays marked stale, and the recovery checks it (with key_check on) and rotates if it does not work")
 	}
 	return resp, nil
 }
 
 // keepStaleMark carries a stale mark over to an import of the very key it
-// is on, unless a check showed that the key works: importing the key id
-// that Cisco may have replaced proves nothing about it.
-func keepStaleMark(prev, next *keyState) bool {
-	if prev == nil || !prev.Stale || prev.AccessKeyID != next.AccessKeyID || !next.VerifiedAt.IsZero() {
+// is on, unless a check that late enough to prove anything showed that the
+// key works: importing the key id that Cisco may have replaced proves
+// nothing about it.
+func keepStaleMark(prev, next *keyState, now time.Time) bool {
+	if prev == nil || !prev.Stale || prev.AccessKeyID != next.AccessKeyID {
+		return false
+	}
+	if !next.VerifiedAt.IsZero() && settledSinceMark(prev, now) {
 		return false
 	}
 	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime
