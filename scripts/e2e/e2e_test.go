@@ -82,7 +82,11 @@ func TestDevServer(t *testing.T) {
 		created := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05")
 		const id, secret = "AKIAIMPORTEDE2E00001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 		v.configure(t, s, "imported", offClient, offSecret)
-		v.must(t, "write", mountPrefix+"/import/imported", "access_key_id="+id, "secret_access_key="+secret, "key_creation_date="+created)
+		// A made-up key AWS would reject: stored only without the check.
+		v.fails(t, "AWS STS rejected access_key_id", "write", mountPrefix+"/import/imported", "access_key_id="+id,
+			"secret_access_key="+secret, "key_creation_date="+created)
+		v.must(t, "write", mountPrefix+"/import/imported", "access_key_id="+id, "secret_access_key="+secret,
+			"key_creation_date="+created, "verify=false")
 		creds := v.data(t, "read", mountPrefix+"/creds/imported")
 		if creds["access_key_id"] != id || creds["secret_access_key"] != secret || creds["version"] != float64(1) {
 			t.Fatalf("imported creds %v", creds)
