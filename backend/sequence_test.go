@@ -300,7 +300,8 @@ func (h *history) tickAfter(st *step, d time.Duration) {
 // forbidRotatingWorkingKeys is the promise of the key check: a stale key
 // that is still Cisco's current one works, and a tick with AWS and
 // storage healthy must lift its mark instead of rotating it, unless its
-// schedule makes it due anyway.
+// schedule makes it due anyway or the mark is too recent for a check to
+// prove anything.
 func (h *history) forbidRotatingWorkingKeys(st *step) {
 	sim := h.env.sim.State()
 	for _, name := range h.names {
@@ -311,7 +312,10 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 		d := resp.Data
 		m := h.model[name]
 		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
-		if d["key_state"] == "stale" && d["key_check"] == true && works && !h.scheduleDue(name, d) {
+		// A check proves something only a while after the mark: AWS may
+		// accept a replaced key for some seconds.
+		settled := !h.env.clock.Now().Before(parseTimeField(d["last_rotation_error_time"]).Add(staleCheckSettle))
+		if d["key_state"] == "stale" && d["key_check"] == true && works && settled && !h.scheduleDue(name, d) {
 			st.allowed[name] = 0
 			sequenceCoverage.workingStale.Add(1)
 			st.name += fmt.Sprintf(" (%s is stale and still works)", name)
