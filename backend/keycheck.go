@@ -170,6 +170,13 @@ func classifySTSAnswer(status int, body []byte) keyCheckResult {
 		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfID,
 			Reason: "AWS does not know the access key id (InvalidClientTokenId): it is mistyped, or Cisco has replaced it"}
 	case "SignatureDoesNotMatch":
+		if notAboutTheSecret(e.Error.Message) {
+			// AWS answers this code when the clock or the signing region
+			// is wrong too: that says nothing of the key.
+			return keyCheckResult{Outcome: keyUnknown, Code: code,
+				Reason: "STS refused the request's signature for a reason other than the key (" + truncate(e.Error.Message, 120) +
+					"): check the clock of Vault's host and sts_url's region"}
+		}
 		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfSecret,
 			Reason: "the secret access key does not belong to the access key id (SignatureDoesNotMatch)"}
 	}
@@ -179,6 +186,17 @@ func classifySTSAnswer(status int, body []byte) keyCheckResult {
 		r.Reason += " " + code
 	}
 	return r
+}
+
+// notAboutTheSecret reports whether a SignatureDoesNotMatch message names
+// a cause other than the secret: a skewed clock or a wrong region scope.
+func notAboutTheSecret(message string) bool {
+	for _, cause := range []string{"Signature expired", "Signature not yet current", "Credential should be scoped"} {
+		if strings.Contains(message, cause) {
+			return true
+		}
+	}
+	return false
 }
 
 func unknownResult(reason string) keyCheckResult {

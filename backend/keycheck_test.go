@@ -109,3 +109,38 @@ func TestKeyCheck_Endpoint(t *testing.T) {
 		t.Fatalf("config read: key_check=%v sts_url=%v", resp.Data["key_check"], resp.Data["sts_url"])
 	}
 }
+
+// skewedClock sends requests signed 20 minutes in the past, as a Vault
+// host with a wrong clock does.
+type skewedClock struct{}
+
+func (skewedClock) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Amz-Date", time.Now().UTC().Add(-20*time.Minute).Format("20060102T150405Z"))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// AWS answers SignatureDoesNotMatch for a skewed clock and a wrong region
+// scope too; neither says the secret is wrong.
+func TestKeyCheck_SignatureRefusedForAnotherCauseIsUnknown(t *testing.T) {
+	env := newTestEnv(t)
+	org := env.simOrg()
+	env.b.checker = newKeyChecker(skewedClock{}, 0)
+	r := env.checkSimKey(org.CurrentKeyID, org.SecretAccessKey)
+	if r.Outcome != keyUnknown || r.Half != "" || !strings.Contains(r.Reason, "Signature expired") || !strings.Contains(r.Reason, "clock") {
+		t.Fatalf("a skewed clock: %+v, want unknown naming the clock", r)
+	}
+	// An import of a correct key through that clock is stored with a
+	// warning, not refused as a wrong secret.
+	env.configure("acme", nil)
+	resp := env.mustWrite("import/acme", env.refreshed())
+	if len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, " "), "could not check") {
+		t.Fatalf("import through a skewed clock: warnings %v", resp.Warnings)
+	}
+
+	region := `<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>` +
+		`<Message>Credential should be scoped to a valid region. </Message></Error></ErrorResponse>`
+	if r := classifySTSAnswer(http.StatusForbidden, []byte(region)); r.Outcome != keyUnknown {
+		t.Fatalf("a wrong region scope: %+v, want unknown", r)
+	}
+}

@@ -62,6 +62,7 @@ type keyProbes struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
+	stopped bool // set by stop: no probe starts after it
 
 	// window and firstWait are keyProbeWindow and keyProbeFirstWait;
 	// tests shorten them.
@@ -76,7 +77,10 @@ func newKeyProbes() *keyProbes {
 
 // stop ends every probe and waits for them, when the mount goes away.
 func (p *keyProbes) stop() {
+	p.mu.Lock()
+	p.stopped = true
 	p.cancel()
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -84,6 +88,11 @@ func (p *keyProbes) stop() {
 func (p *keyProbes) start(name string, fn func(ctx context.Context)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		// A rotation that ends while the mount goes away: a WaitGroup
+		// must not grow while stop waits on it.
+		return
+	}
 	if cancel := p.running[name]; cancel != nil {
 		cancel()
 	}

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,28 @@ func TestCreds_TTLIsOneSecondWhileARotationIsDue(t *testing.T) {
 	env.tick()
 	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(50) {
 		t.Fatalf("ttl after the rotation landed: %v, want 50", ttl)
+	}
+}
+
+// A rotation that ends while the mount goes away starts a probe during
+// stop: it must not grow the WaitGroup stop waits on (go test -race), and
+// no probe runs once stop has returned.
+func TestProbe_StartDuringStop(t *testing.T) {
+	var active atomic.Int32
+	probe := func(ctx context.Context) {
+		active.Add(1)
+		defer active.Add(-1)
+		<-ctx.Done()
+	}
+	for i := 0; i < 500; i++ {
+		p := newKeyProbes()
+		p.start("a", probe)
+		done := make(chan struct{})
+		go func() { p.stop(); close(done) }()
+		p.start("b", probe)
+		<-done
+		if n := active.Load(); n != 0 {
+			t.Fatalf("%d probes still running after stop returned", n)
+		}
 	}
 }
