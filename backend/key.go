@@ -198,6 +198,16 @@ func (k *keyState) withCheck(r keyCheckResult, now time.Time) *keyState {
 	return &copied
 }
 
+// sameKeyHistory reports whether now is before with at most a check
+// recorded since: no key stored and no rotation attempted in between.
+func sameKeyHistory(before, now *keyState) bool {
+	if before == nil || now == nil {
+		return before == nil && now == nil
+	}
+	return before.Version == now.Version && before.AccessKeyID == now.AccessKeyID && before.Stale == now.Stale &&
+		before.ConsecutiveFailures == now.ConsecutiveFailures && before.LastErrorTime.Equal(now.LastErrorTime)
+}
+
 // retryingAt is a copy of k whose next retry is at t.
 func (k *keyState) retryingAt(t time.Time) *keyState {
 	copied := *k

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -61,6 +62,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// The check runs before the name's lock: a rotation must not wait for
 	// AWS, and a refused key leaves storage as it was.
+	before := e.key
 	var check *keyCheckResult
 	if d.Get("verify").(bool) && !e.config.DisableKeyCheck {
 		r := b.checkImportedKey(ctx, e.config, imported, now)
@@ -76,6 +78,13 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	defer unlock()
 	if e == nil {
 		return notConfiguredResponse(name), nil
+	}
+	// A rotation that ran meanwhile may have replaced the imported key at
+	// Cisco: storing it over the rotation's outcome would serve a dead key.
+	if !sameKeyHistory(before, e.key) {
+		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("the key of %q changed while this import ran "+
+			"(a rotation or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
+			"dashboard still shows the key you imported", name, name))
 	}
 	// The id this key replaced; importing the served key again keeps it.
 	if prev := e.key; prev != nil {
