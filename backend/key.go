@@ -28,7 +28,10 @@ type keyState struct {
 
 	// Stale means a rotation's outcome is unknown: Cisco may have replaced
 	// the served key already.
-	Stale               bool      `json:"stale,omitempty"`
+	Stale bool `json:"stale,omitempty"`
+	// Replaced means Cisco certainly replaced the served key: it issued a
+	// key that was lost. No check lifts such a mark.
+	Replaced            bool      `json:"replaced,omitempty"`
 	LastError           string    `json:"last_rotation_error,omitempty"`
 	LastErrorTime       time.Time `json:"last_rotation_error_time"`
 	ConsecutiveFailures int       `json:"consecutive_failures,omitempty"`

@@ -2,10 +2,14 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
@@ -58,5 +62,146 @@ func TestImport_RacingARotationIsRefused(t *testing.T) {
 	env.assertServesSimKey("acme")
 	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Origin != originRotation {
 		t.Fatalf("stored key came from %s", k.Origin)
+	}
+}
+
+// A manual rotate that joins a recovery whose check finds the stale key
+// working still gets a rotation of its own.
+func TestRotate_ManualJoiningARecoveryThatRotatesNothingRotates(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.injectFault(ciscosim.Fault{Kind: "5xx"}) // Cisco did not act
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("the rotation should have failed")
+	}
+	env.clock.Advance(2 * time.Hour)
+	before, sts := env.simOrg().Rotations, env.sim.State().STSCalls
+	env.injectFault(ciscosim.Fault{Kind: "sts_delay", DelayMS: 300})
+	ticked := make(chan struct{})
+	go func() { defer close(ticked); env.tick() }()
+	for env.sim.State().STSCalls == sts { // the recovery is checking the key
+		time.Sleep(time.Millisecond)
+	}
+	resp := env.mustRotate("acme")
+	<-ticked
+	if got := env.simOrg().Rotations; got != before+1 {
+		t.Fatalf("Cisco rotations %d→%d: the manual rotate was answered without one", before, got)
+	}
+	if resp.Data["access_key_id"] != env.simOrg().CurrentKeyID {
+		t.Fatalf("the manual rotate answered %v", resp.Data["access_key_id"])
+	}
+	env.assertServesSimKey("acme")
+}
+
+// A crash between the WAL entry and the Cisco call leaves a stale mark
+// that the next tick, under a minute later, recovers. The key works: the
+// recovery waits until a check can prove it, then lifts the mark, and
+// Cisco rotates nothing.
+func TestRecovery_YoungMarkOnAWorkingKeyWaitsForAProvingCheck(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	k := env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	if _, err := framework.PutWAL(t0ctx, env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: k.Version,
+		PrevAccessKeyID: k.AccessKeyID, Started: env.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	restarted := env.sibling()
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	before := env.simOrg().Rotations
+	for _, step := range []time.Duration{time.Second, 30 * time.Second, 31 * time.Second} {
+		env.clock.Advance(step)
+		restarted.tick()
+		if got := env.simOrg().Rotations; got != before {
+			t.Fatalf("after %v: Cisco rotated a key that works (%d→%d)", step, before, got)
+		}
+	}
+	stored, _ := getKey(t0ctx, env.storage, "acme")
+	if stored.Stale || stored.StaleCleared == "" {
+		t.Fatalf("a minute after the mark: stale=%v stale_cleared=%q", stored.Stale, stored.StaleCleared)
+	}
+	restarted.assertServesSimKey("acme")
+}
+
+// acceptingSTS is an STS that accepts every key, as AWS does for a while
+// with a key that Cisco has just replaced.
+func acceptingSTS(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/logs</Arn>`+
+			`<UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// A key that Cisco certainly replaced (it issued a key that was lost) is
+// rotated even if AWS still accepts it.
+func TestRecovery_ReplacedKeyIsRotatedWhateverTheCheckSays(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "sts_url": acceptingSTS(t)})
+	env.mustRotate("acme")
+	env.storage.setFailPut(failKeyPuts(storeAttempts)) // the new key's writes fail, the stale mark's work
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a lost key reported success")
+	}
+	env.storage.setFailPut(nil)
+	before := env.simOrg().Rotations
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	if got := env.simOrg().Rotations; got != before+1 {
+		t.Fatalf("Cisco rotations %d→%d: the replaced key was not recovered", before, got)
+	}
+	env.assertServesSimKey("acme")
+}
+
+// A lifted mark is checked again later: a Cisco call that timed out may
+// still replace the key, and then the key is marked stale and recovered.
+func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("the rotation should have failed")
+	}
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+		t.Fatal("the working key was not lifted")
+	}
+	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
+		t.Fatal("the simulator refused the refresh")
+	}
+	k := env.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != keyInvalid {
+		t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
+	}
+	before := env.simOrg().Rotations
+	env.tick()
+	if got := env.simOrg().Rotations; got != before+1 {
+		t.Fatalf("Cisco rotations %d→%d: the rejected key was not recovered", before, got)
+	}
+	env.assertServesSimKey("acme")
+}
+
+// A probe follows the config: key_check turned off stops it.
+func TestProbe_StopsWhenKeyCheckIsTurnedOff(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.probes.firstWait, env.b.probes.window = 5*time.Millisecond, 10*time.Second
+	env.configure("acme", nil)
+	env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1000})
+	env.mustRotate("acme")
+	for env.sim.State().STSCalls < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	env.configure("acme", map[string]interface{}{"key_check": false})
+	calls := env.sim.State().STSCalls
+	time.Sleep(500 * time.Millisecond)
+	if n := env.sim.State().STSCalls - calls; n > 1 {
+		t.Fatalf("%d STS calls after key_check=false", n)
 	}
 }

@@ -64,15 +64,16 @@ type keyProbes struct {
 	running map[string]context.CancelFunc
 	stopped bool // set by stop: no probe starts after it
 
-	// window and firstWait are keyProbeWindow and keyProbeFirstWait;
-	// tests shorten them.
+	// window, firstWait and liftRechecks are keyProbeWindow,
+	// keyProbeFirstWait and the package's liftRechecks; tests shorten them.
 	window, firstWait time.Duration
+	liftRechecks      []time.Duration
 }
 
 func newKeyProbes() *keyProbes {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &keyProbes{ctx: ctx, cancel: cancel, running: make(map[string]context.CancelFunc),
-		window: keyProbeWindow, firstWait: keyProbeFirstWait}
+		window: keyProbeWindow, firstWait: keyProbeFirstWait, liftRechecks: liftRechecks}
 }
 
 // stop ends every probe and waits for them, when the mount goes away.
@@ -129,6 +130,9 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 			if sleepCtx(ctx, wait) != nil {
 				return
 			}
+			if cfg = b.probeConfig(name, k); cfg == nil {
+				return
+			}
 			r = b.checkKey(ctx, cfg, k, checkRotation)
 			if ctx.Err() != nil {
 				return
@@ -150,6 +154,17 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 	})
 }
 
+// probeConfig is the config a background check of k uses now, or nil
+// when the check must stop: k is no longer served, the organization is
+// gone, or key_check was turned off.
+func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
+	e, _ := b.cached(name)
+	if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.config.DisableKeyCheck {
+		return nil
+	}
+	return e.config
+}
+
 // recordProbe records a probe's outcome under the name's lock.
 func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
 	if !b.writeSafe() {
@@ -162,48 +177,6 @@ func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name strin
 	}
 	defer unlock()
 	b.recordCheckLocked(ctx, s, name, e, k, r)
-}
-
-// staleCheckSettle is how long after a stale mark a check that passes
-// proves the key works: AWS may accept a key that Cisco replaced for some
-// seconds after the replacement.
-const staleCheckSettle = time.Minute
-
-// settledSinceMark reports whether a check of stale key k at now is late
-// enough after the mark to be trusted.
-func settledSinceMark(k *keyState, now time.Time) bool {
-	return !now.Before(k.LastErrorTime.Add(staleCheckSettle))
-}
-
-// liftStaleIfValidLocked checks a stale key before a recovery rotates it.
-// A key that AWS still accepts shows that Cisco did not replace it: the
-// stale mark is lifted and stored with the reason, and no rotation is
-// needed. It returns nil when the rotation must go on: the key did not
-// pass, checks are off, or the mark is too recent for a check to prove
-// anything (recovery backs off at least a minute, so that is rare).
-func (b *backend) liftStaleIfValidLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry) (*keyState, error) {
-	k := e.key
-	if !k.hasKey() || !k.Stale || e.config.DisableKeyCheck || !settledSinceMark(k, b.now()) {
-		return nil, nil
-	}
-	r := b.checkKey(ctx, e.config, k, checkRecovery)
-	if r.Outcome != keyValid {
-		b.logger.Warn("the stale key did not pass the check; rotating it", "name", name, "access_key_id", k.AccessKeyID, "result", r.String())
-		return nil, nil
-	}
-	now := b.now()
-	next := k.withCheck(r, now)
-	next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
-	next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
-		"the stale mark (%s) was lifted without a rotation", now.UTC().Format(time.RFC3339), k.AccessKeyID, r.Account, k.LastError)
-	if err := b.putKey(ctx, s, name, next); err != nil {
-		return nil, fmt.Errorf("storing the lifted stale mark: %w", err)
-	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
-	b.metrics.rotations.WithLabelValues(name, triggerRecovery, "stale_cleared").Inc()
-	b.logger.Info("the stale key still works: lifted the stale mark without a rotation", "name", name,
-		"access_key_id", k.AccessKeyID, "account", r.Account)
-	return next, nil
 }
 
 // freshKeyAge is how recent a key must be for a rejection of its id to be

@@ -129,7 +129,7 @@ func keepStaleMark(prev, next *keyState, now time.Time) bool {
 		return false
 	}
 	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime
-	next.ConsecutiveFailures, next.RetryAt = prev.ConsecutiveFailures, prev.RetryAt
+	next.ConsecutiveFailures, next.RetryAt, next.Replaced = prev.ConsecutiveFailures, prev.RetryAt, prev.Replaced
 	return true
 }
 

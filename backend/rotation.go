@@ -31,7 +31,8 @@ type rotationCall struct {
 }
 
 // errNotDue means a scheduled or recovery rotation found, under the name's
-// lock, that the key is no longer due: another rotation landed first.
+// lock, that the key is no longer due: another rotation landed first, or a
+// check showed that the stale key works.
 var errNotDue = errors.New("the key is no longer due")
 
 // rotate rotates one organization's key. Concurrent calls for the same
@@ -79,6 +80,10 @@ func (b *backend) rotate(ctx context.Context, s logical.Storage, name, trigger s
 // runRotation takes the name's lock, calls Cisco once and stores the
 // outcome, with a WAL entry around the call.
 func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trigger string) (*keyState, error) {
+	var staleChecked *staleCheck
+	if trigger == triggerRecovery {
+		staleChecked = b.checkStaleKey(ctx, name)
+	}
 	e, unlock, err := b.lockOrg(ctx, s, name)
 	if err != nil {
 		return nil, err
@@ -99,17 +104,18 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		return nil, logical.ErrReadOnly
 	}
 	if trigger == triggerRecovery {
-		lifted, err := b.liftStaleIfValidLocked(ctx, s, name, e)
+		checked, rotate, err := b.useStaleCheckLocked(ctx, s, name, e, staleChecked)
 		if err != nil {
 			b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
 			return nil, err
 		}
-		if lifted != nil {
-			// The key works; it is rotated now only if its schedule says so.
-			if at, ok := nextRotation(e.config, lifted, b.now()); !ok || at.After(b.now()) {
-				return lifted, nil
-			}
-			e, trigger = &orgEntry{config: e.config, key: lifted}, triggerScheduled
+		if !rotate {
+			// Not a rotation: a manual request that joined this call runs
+			// its own.
+			return checked, errNotDue
+		}
+		if checked != nil {
+			e, trigger = &orgEntry{config: e.config, key: checked}, triggerScheduled
 		}
 	}
 	release, err := b.limiter.acquire(ctx, e.config.apiKey())
@@ -171,6 +177,7 @@ func (b *backend) storeLostKeyLocked(ctx context.Context, s logical.Storage, nam
 		"name", name, "access_key_id", lostID, "error", cause)
 	failed := failedCopy(e.key)
 	failed.markFailed(lostErr.Error(), now, true, true)
+	failed.Replaced = true
 	failed.SettledRotation = walID
 	if err := b.putKey(ctx, s, name, failed); err != nil {
 		b.walPending.Store(true)

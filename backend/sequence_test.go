@@ -299,9 +299,9 @@ func (h *history) tickAfter(st *step, d time.Duration) {
 
 // forbidRotatingWorkingKeys is the promise of the key check: a stale key
 // that is still Cisco's current one works, and a tick with AWS and
-// storage healthy must lift its mark instead of rotating it, unless its
-// schedule makes it due anyway or the mark is too recent for a check to
-// prove anything.
+// storage healthy must not rotate it, unless its schedule makes it due
+// anyway. It lifts the mark, or, too soon after the mark for a check to
+// prove anything, waits for a check that can.
 func (h *history) forbidRotatingWorkingKeys(st *step) {
 	sim := h.env.sim.State()
 	for _, name := range h.names {
@@ -312,10 +312,7 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 		d := resp.Data
 		m := h.model[name]
 		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
-		// A check proves something only a while after the mark: AWS may
-		// accept a replaced key for some seconds.
-		settled := !h.env.clock.Now().Before(parseTimeField(d["last_rotation_error_time"]).Add(staleCheckSettle))
-		if d["key_state"] == "stale" && d["key_check"] == true && works && settled && !h.scheduleDue(name, d) {
+		if d["key_state"] == "stale" && d["key_check"] == true && works && !h.scheduleDue(name, d) {
 			st.allowed[name] = 0
 			sequenceCoverage.workingStale.Add(1)
 			st.name += fmt.Sprintf(" (%s is stale and still works)", name)
@@ -410,6 +407,9 @@ func (h *history) importKey(st *step, name string) {
 	if h.rng.IntN(3) == 0 {
 		h.mistypedImport(st, name, data)
 	}
+	if h.rng.IntN(4) == 0 && h.importRacingARotate(st, name, data) {
+		return
+	}
 	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
 		h.clearStorageFaults()
 		st.name += " (failed, retried)"
@@ -417,6 +417,29 @@ func (h *history) importKey(st *step, name string) {
 			h.fail("a retried import failed: %v %v", resp, err)
 		}
 	}
+}
+
+// importRacingARotate imports while a rotate request of the same name
+// runs. Either may land first, or the import may be refused; the promises
+// checked after the step say that no dead key is served as current. It
+// reports false when the import did not land and Cisco still shows the
+// imported key: the operator imports it again.
+func (h *history) importRacingARotate(st *step, name string, data map[string]interface{}) bool {
+	st.name += ", racing a rotate"
+	st.allowed[name]++
+	rotateFailed := make(chan bool, 1)
+	go func() {
+		rotateFailed <- failedResponse(h.request(logical.UpdateOperation, "rotate/"+name, nil))
+	}()
+	imported := !failedResponse(h.request(logical.UpdateOperation, "import/"+name, data))
+	if <-rotateFailed && h.model[name].storedConfig {
+		st.failed[name] = true
+	}
+	if imported || h.env.sim.State().Orgs[h.model[name].orgID].CurrentKeyID != data["access_key_id"] {
+		return true
+	}
+	st.name += " (refused, imported again)"
+	return false
 }
 
 // mistypedImport imports the key with a mistyped secret first. With
@@ -565,12 +588,27 @@ func (h *history) crash() {
 	sequenceCoverage.crashes.Add(1)
 }
 
-// crashMidRotation crashes while Cisco handles a rotation: the reply
-// reaches a dead process.
+// crashMidRotation crashes while Cisco handles a rotation, so that the
+// reply reaches a dead process, or before the call.
 func (h *history) crashMidRotation(st *step, name string) {
 	st.name = "crash while rotating " + name
 	m := h.model[name]
 	if !m.storedConfig {
+		h.crash()
+		st.crashed = true
+		return
+	}
+	if h.rng.IntN(3) == 0 {
+		// Crash between the WAL entry and the Cisco call: the key works,
+		// and nobody knows it.
+		st.name += ", before Cisco was called"
+		stored, err := getKey(context.Background(), h.env.storage, name)
+		if err == nil {
+			_, err = putRotationWAL(context.Background(), h.env.storage, name, stored, h.env.clock.Now())
+		}
+		if err != nil {
+			h.fail("writing the WAL entry of the crashed rotation: %v", err)
+		}
 		h.crash()
 		st.crashed = true
 		return

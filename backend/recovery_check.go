@@ -1,0 +1,147 @@
+package backend
+
+// Checking a stale key before its recovery rotates it. A key that AWS
+// still accepts a while after the mark was not replaced by Cisco, and
+// rotating it would only kill the key the consumers hold. A lifted mark is
+// checked again later: a Cisco call that timed out may still land.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// staleCheckSettle is how long after a stale mark a check that passes
+// proves the key works: AWS may accept a key that Cisco replaced for some
+// seconds after the replacement.
+const staleCheckSettle = time.Minute
+
+// liftRechecks are the waits, one after the other, before a key whose
+// stale mark was lifted is checked again.
+var liftRechecks = []time.Duration{5 * time.Minute, 10 * time.Minute}
+
+// settledSinceMark reports whether a check of stale key k at t is late
+// enough after the mark to be trusted.
+func settledSinceMark(k *keyState, t time.Time) bool {
+	return !t.Before(k.LastErrorTime.Add(staleCheckSettle))
+}
+
+// staleCheck is a check of a stale key, made before the name's lock so
+// that nothing waits on AWS under it.
+type staleCheck struct {
+	key    *keyState
+	result keyCheckResult
+	at     time.Time
+}
+
+// checkStaleKey checks name's served key if a check could spare it a
+// recovery rotation.
+func (b *backend) checkStaleKey(ctx context.Context, name string) *staleCheck {
+	e, _ := b.cached(name)
+	if e == nil || !e.key.hasKey() || !e.key.Stale || e.key.Replaced || e.config.DisableKeyCheck {
+		return nil
+	}
+	at := b.now()
+	return &staleCheck{key: e.key, result: b.checkKey(ctx, e.config, e.key, checkRecovery), at: at}
+}
+
+// useStaleCheckLocked decides, under the name's lock, what a recovery
+// does with its check. A key that did not pass is rotated (next nil,
+// rotate true). A key that passed is not, unless its schedule makes it
+// due: the mark is lifted when the pass proves the key works, else the
+// recovery waits until a check can prove it. next is the stored key;
+// rotate says whether the rotation goes on, on next when it is not nil.
+func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, c *staleCheck) (next *keyState, rotate bool, err error) {
+	k := e.key
+	if c == nil || !sameKeyHistory(c.key, k) || !k.Stale || k.Replaced || e.config.DisableKeyCheck {
+		return nil, true, nil
+	}
+	if c.result.Outcome != keyValid {
+		b.logger.Warn("the stale key did not pass the check; rotating it", "name", name, "access_key_id", k.AccessKeyID, "result", c.result.String())
+		return nil, true, nil
+	}
+	lift := settledSinceMark(k, c.at)
+	next = k.withCheck(c.result, c.at)
+	next.RetryAt = k.LastErrorTime.Add(staleCheckSettle).Truncate(time.Second).Add(time.Second)
+	if lift {
+		next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
+		next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
+			"the stale mark (%s) was lifted without a rotation", c.at.UTC().Format(time.RFC3339), k.AccessKeyID, c.result.Account, k.LastError)
+	}
+	unmarked := *next
+	unmarked.Stale, unmarked.RetryAt = false, time.Time{}
+	if at, ok := nextRotation(e.config, &unmarked, b.now()); ok && !at.After(b.now()) {
+		// The schedule rotates the key anyway.
+		if !lift {
+			return nil, true, nil
+		}
+		rotate = true
+	}
+	if err := b.putKey(ctx, s, name, next); err != nil {
+		return nil, false, fmt.Errorf("storing the stale key's check: %w", err)
+	}
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
+	if !lift {
+		b.logger.Info("the stale key still works, but too soon after the mark to prove that Cisco did not replace it; checking again then",
+			"name", name, "access_key_id", k.AccessKeyID, "retry_at", next.RetryAt.Format(time.RFC3339))
+		return next, false, nil
+	}
+	b.metrics.rotations.WithLabelValues(name, triggerRecovery, "stale_cleared").Inc()
+	b.logger.Info("the stale key still works: lifted the stale mark without a rotation", "name", name,
+		"access_key_id", k.AccessKeyID, "account", c.result.Account)
+	if !rotate {
+		b.recheckLiftedKey(s, name, next)
+	}
+	return next, rotate, nil
+}
+
+// recheckLiftedKey checks a key whose stale mark was lifted again after
+// each of liftRechecks, and marks it stale once more if AWS rejects it.
+func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
+	waits := b.probes.liftRechecks
+	b.probes.start(name, func(ctx context.Context) {
+		for _, wait := range waits {
+			if sleepCtx(ctx, wait) != nil {
+				return
+			}
+			cfg := b.probeConfig(name, k)
+			if cfg == nil {
+				return
+			}
+			if r := b.checkKey(ctx, cfg, k, checkRecovery); r.Outcome == keyInvalid {
+				b.remarkStale(ctx, s, name, k, r)
+				return
+			}
+		}
+	})
+}
+
+// remarkStale marks a lifted key stale again after AWS rejected it, so
+// that the next tick recovers it.
+func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
+	if !b.writeSafe() {
+		return
+	}
+	e, unlock, err := b.lockOrg(ctx, s, name)
+	if err != nil {
+		b.logger.Warn("could not mark the rejected key stale", "name", name, "error", err)
+		return
+	}
+	defer unlock()
+	if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {
+		return
+	}
+	now := b.now()
+	failed := e.key.withCheck(r, now)
+	failed.markFailed(fmt.Sprintf("AWS STS rejects key %s, whose stale mark was lifted: Cisco replaced it after all (%s)",
+		k.AccessKeyID, r.Reason), now, true, true)
+	failed.RetryAt = now
+	if err := b.putKey(ctx, s, name, failed); err != nil {
+		b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name, "error", err)
+	}
+	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
+		"access_key_id", k.AccessKeyID, "result", r.String())
+}
