@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,7 +74,16 @@ func (r keyCheckResult) String() string {
 type keyChecker struct {
 	http    *http.Client
 	timeout time.Duration
+
+	mu sync.Mutex
+	// silentSince is when each endpoint last gave no answer; an answer
+	// clears it.
+	silentSince map[string]time.Time
 }
+
+// stsSilenceHold is how long an endpoint that gave no answer is taken as
+// unreachable by callers that would rather not wait for it.
+const stsSilenceHold = time.Minute
 
 func newKeyChecker(transport http.RoundTripper, timeout time.Duration) *keyChecker {
 	if transport == nil {
@@ -86,7 +96,26 @@ func newKeyChecker(transport http.RoundTripper, timeout time.Duration) *keyCheck
 	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	return &keyChecker{http: client, timeout: timeout}
+	return &keyChecker{http: client, timeout: timeout, silentSince: make(map[string]time.Time)}
+}
+
+// silent reports whether endpoint gave no answer in the last
+// stsSilenceHold.
+func (c *keyChecker) silent(endpoint string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	since, ok := c.silentSince[endpoint]
+	return ok && time.Since(since) < stsSilenceHold
+}
+
+func (c *keyChecker) noteAnswer(endpoint string, answered bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if answered {
+		delete(c.silentSince, endpoint)
+	} else {
+		c.silentSince[endpoint] = time.Now()
+	}
 }
 
 // stsEndpoint is where a key is checked: the override, else the regional
@@ -125,10 +154,12 @@ func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, s
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.noteAnswer(endpoint, false)
 		// The URL error names only the endpoint; the request carries the
 		// signature, never the secret.
 		return unknownResult(fmt.Sprintf("no answer from %s: %v", endpoint, unwrapURLError(err)))
 	}
+	c.noteAnswer(endpoint, true)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, keyCheckMaxBody))
 	if err != nil {

@@ -205,3 +205,41 @@ func TestProbe_StopsWhenKeyCheckIsTurnedOff(t *testing.T) {
 		t.Fatalf("%d STS calls after key_check=false", n)
 	}
 }
+
+// A tick recovers stale keys one after another, and a check of an STS
+// that does not answer takes its whole timeout: after one such check, the
+// tick's other recoveries rotate without one.
+func TestRecovery_UnreachableSTSIsCheckedOncePerTick(t *testing.T) {
+	orgs := []string{testOrgID, "2000002", "2000003"}
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: orgs}},
+		NoRateLimits: true,
+	}))
+	env.b.probes.firstWait = time.Hour // only the recoveries check
+	names := []string{"a", "b", "c"}
+	for i, name := range names {
+		env.configure(name, map[string]interface{}{"org_id": orgs[i], "rotation_period": "30d"})
+		env.mustRotate(name)
+		env.injectFault(ciscosim.Fault{Kind: "5xx", OrgID: orgs[i]})
+		if _, err := env.rotate(name); err == nil {
+			t.Fatalf("%s: the rotation should have failed", name)
+		}
+	}
+	env.b.checker = newKeyChecker(nil, 100*time.Millisecond)
+	env.clock.Advance(2 * time.Hour)
+	before := env.sim.State()
+	env.injectFault(ciscosim.Fault{Kind: "sts_delay", DelayMS: 1000, Count: 10})
+	env.tick()
+	after := env.sim.State()
+	if n := after.STSCalls - before.STSCalls; n != 1 {
+		t.Fatalf("%d checks of an STS that does not answer in one tick, want 1", n)
+	}
+	for i, name := range names {
+		if got, was := after.Orgs[orgs[i]].Rotations, before.Orgs[orgs[i]].Rotations; got != was+1 {
+			t.Fatalf("%s: Cisco rotations %d→%d, want one recovery", name, was, got)
+		}
+		if served := env.mustRead("creds/" + name).Data["access_key_id"]; served != after.Orgs[orgs[i]].CurrentKeyID {
+			t.Fatalf("%s serves %v, Cisco's current key is %s", name, served, after.Orgs[orgs[i]].CurrentKeyID)
+		}
+	}
+}

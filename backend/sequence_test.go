@@ -312,7 +312,9 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 		d := resp.Data
 		m := h.model[name]
 		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
-		if d["key_state"] == "stale" && d["key_check"] == true && works && !h.scheduleDue(name, d) {
+		// An STS that gave no answer lately is not asked again for a while.
+		stsAnswers := !h.env.b.checker.silent(fmt.Sprint(d["sts_url"]))
+		if d["key_state"] == "stale" && d["key_check"] == true && works && stsAnswers && !h.scheduleDue(name, d) {
 			st.allowed[name] = 0
 			sequenceCoverage.workingStale.Add(1)
 			st.name += fmt.Sprintf(" (%s is stale and still works)", name)
