@@ -148,6 +148,10 @@ check that gets no answer stores the key with a warning. A key created in
 the last 10 minutes that AWS does not know yet is checked again for about
 15 seconds, since AWS takes some seconds to accept a new key.
 
+An import during which a rotation or another import changed the key is
+refused with a 409, and nothing is stored: the rotation may have replaced
+the imported key at Cisco.
+
 Example:
 
   $ vault write cisco-s3/import/acme access_key_id=AKIA... \
