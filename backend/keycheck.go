@@ -136,6 +136,7 @@ func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, s
 	if region == "" {
 		region = defaultSTSRegion
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/", strings.NewReader(stsRequestBody))
@@ -154,7 +155,10 @@ func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, s
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.noteAnswer(endpoint, false)
+		if caller.Err() == nil {
+			// Only STS's own silence counts, not a caller that left.
+			c.noteAnswer(endpoint, false)
+		}
 		// The URL error names only the endpoint; the request carries the
 		// signature, never the secret.
 		return unknownResult(fmt.Sprintf("no answer from %s: %v", endpoint, unwrapURLError(err)))

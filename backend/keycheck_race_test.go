@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -241,5 +242,54 @@ func TestRecovery_UnreachableSTSIsCheckedOncePerTick(t *testing.T) {
 		if served := env.mustRead("creds/" + name).Data["access_key_id"]; served != after.Orgs[orgs[i]].CurrentKeyID {
 			t.Fatalf("%s serves %v, Cisco's current key is %s", name, served, after.Orgs[orgs[i]].CurrentKeyID)
 		}
+	}
+}
+
+// Re-importing the key whose successor Cisco issued and the plugin lost
+// keeps the mark, even when AWS still accepts that key.
+func TestImport_OfAKeyCiscoReplacedKeepsItsMark(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "sts_url": acceptingSTS(t)})
+	env.mustRotate("acme")
+	old := env.simOrg()
+	env.storage.setFailPut(failKeyPuts(storeAttempts))
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a lost key reported success")
+	}
+	env.storage.setFailPut(nil)
+	env.clock.Advance(2 * time.Minute)
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": old.CurrentKeyID,
+		"secret_access_key": old.SecretAccessKey, "key_creation_date": old.KeyCreationDate})
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || !k.Replaced {
+		t.Fatalf("the import lifted the mark of a key Cisco replaced: stale=%v replaced=%v", k.Stale, k.Replaced)
+	}
+	before := env.simOrg().Rotations
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	if got := env.simOrg().Rotations; got != before+1 {
+		t.Fatalf("Cisco rotations %d→%d: the replaced key was not recovered", before, got)
+	}
+	env.assertServesSimKey("acme")
+}
+
+// A check that its caller cut short says nothing of STS: it does not make
+// the recoveries skip their checks.
+func TestKeyCheck_CallerThatLeavesDoesNotSilenceSTS(t *testing.T) {
+	env := newTestEnv(t)
+	org := env.simOrg()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	env.b.checker.check(ctx, env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
+	if env.b.checker.silent(env.srv.URL) {
+		t.Fatal("a check its caller cancelled marked STS silent")
+	}
+	env.injectFault(ciscosim.Fault{Kind: "sts_drop"})
+	env.b.checker.check(context.Background(), env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
+	if !env.b.checker.silent(env.srv.URL) {
+		t.Fatal("a dropped connection did not mark STS silent")
+	}
+	env.b.checker.check(context.Background(), env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
+	if env.b.checker.silent(env.srv.URL) {
+		t.Fatal("an answer did not clear the mark")
 	}
 }

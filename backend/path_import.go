@@ -83,7 +83,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	// Cisco: storing it over the rotation's outcome would serve a dead key.
 	if !sameKeyHistory(before, e.key) {
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("the key of %q changed while this import ran "+
-			"(a rotation or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
+			"(a rotation, a recovery or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
 			"dashboard still shows the key you imported", name, name))
 	}
 	// The id this key replaced; importing the served key again keeps it.
@@ -125,7 +125,7 @@ func keepStaleMark(prev, next *keyState, now time.Time) bool {
 	if prev == nil || !prev.Stale || prev.AccessKeyID != next.AccessKeyID {
 		return false
 	}
-	if !next.VerifiedAt.IsZero() && settledSinceMark(prev, now) {
+	if !prev.Replaced && !next.VerifiedAt.IsZero() && settledSinceMark(prev, now) {
 		return false
 	}
 	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime

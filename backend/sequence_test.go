@@ -409,7 +409,7 @@ func (h *history) importKey(st *step, name string) {
 	if h.rng.IntN(3) == 0 {
 		h.mistypedImport(st, name, data)
 	}
-	if h.rng.IntN(4) == 0 && h.importRacingARotate(st, name, data) {
+	if h.rng.IntN(4) == 0 && h.importsAreChecked(st, name) && h.importRacingARotate(st, name, data) {
 		return
 	}
 	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
@@ -421,11 +421,20 @@ func (h *history) importKey(st *step, name string) {
 	}
 }
 
+// importsAreChecked reports whether an import of name now is checked
+// against a healthy AWS.
+func (h *history) importsAreChecked(st *step, name string) bool {
+	cfg, _ := h.request(logical.ReadOperation, "config/"+name, nil)
+	return cfg != nil && cfg.Data["key_check"] == true && h.env.sim.State().PendingFaults == 0 && st.healthy
+}
+
 // importRacingARotate imports while a rotate request of the same name
 // runs. Either may land first, or the import may be refused; the promises
-// checked after the step say that no dead key is served as current. It
-// reports false when the import did not land and Cisco still shows the
-// imported key: the operator imports it again.
+// checked after the step say that no dead key is served as current. Only
+// a check can tell an import that starts after the rotation landed from
+// one that started before it, so the race runs with checks on. It reports
+// false when the import did not land and Cisco still shows the imported
+// key: the operator imports it again.
 func (h *history) importRacingARotate(st *step, name string, data map[string]interface{}) bool {
 	st.name += ", racing a rotate"
 	st.allowed[name]++
@@ -450,7 +459,7 @@ func (h *history) mistypedImport(st *step, name string, data map[string]interfac
 	mistyped := map[string]interface{}{"access_key_id": data["access_key_id"], "key_creation_date": data["key_creation_date"],
 		"secret_access_key": mistype(data["secret_access_key"].(string))}
 	before, _ := h.request(logical.ReadOperation, "config/"+name, nil)
-	checked := before != nil && before.Data["key_check"] == true && h.env.sim.State().PendingFaults == 0 && st.healthy
+	checked := h.importsAreChecked(st, name)
 	resp, err := h.request(logical.UpdateOperation, "import/"+name, mistyped)
 	st.name += ", first with a mistyped secret"
 	if !checked {
