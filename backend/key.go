@@ -52,8 +52,10 @@ type keyState struct {
 	VerifyError string    `json:"key_verify_error,omitempty"`
 	// CheckResult is the last check's outcome; empty before any check.
 	CheckResult keyCheckOutcome `json:"key_check_result,omitempty"`
-	// StaleCleared says why a stale mark was lifted without a rotation.
-	StaleCleared string `json:"stale_cleared,omitempty"`
+	// StaleCleared says why a stale mark was lifted without a rotation,
+	// and StaleClearedAt when: the key is checked again for a while after.
+	StaleCleared   string    `json:"stale_cleared,omitempty"`
+	StaleClearedAt time.Time `json:"stale_cleared_at"`
 }
 
 const (
@@ -177,7 +179,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 	k.LastErrorTime = now
 	k.ConsecutiveFailures++
 	if stale {
-		k.Stale, k.StaleCleared = true, ""
+		k.Stale, k.StaleCleared, k.StaleClearedAt = true, "", time.Time{}
 	}
 	if retry || k.Stale {
 		wait := retryBackoff(k.ConsecutiveFailures)

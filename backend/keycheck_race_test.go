@@ -293,3 +293,108 @@ func TestKeyCheck_CallerThatLeavesDoesNotSilenceSTS(t *testing.T) {
 		t.Fatal("an answer did not clear the mark")
 	}
 }
+
+func TestRemainingWaits(t *testing.T) {
+	m := time.Minute
+	for _, c := range []struct {
+		elapsed time.Duration
+		want    []time.Duration
+	}{
+		{0, []time.Duration{5 * m, 10 * m}},
+		{2 * m, []time.Duration{3 * m, 10 * m}},
+		{5 * m, []time.Duration{0, 10 * m}},
+		{7 * m, []time.Duration{0, 8 * m}},
+		{15 * m, nil},
+		{40 * m, nil},
+	} {
+		if got := remainingWaits([]time.Duration{5 * m, 10 * m}, c.elapsed); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%v after: %v, want %v", c.elapsed, got, c.want)
+		}
+	}
+}
+
+// liftWorkingStaleKey marks acme's working key stale and lets a recovery
+// lift the mark.
+func (e *testEnv) liftWorkingStaleKey() {
+	e.t.Helper()
+	e.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := e.rotate("acme"); err == nil {
+		e.t.Fatal("the rotation should have failed")
+	}
+	e.clock.Advance(2 * time.Hour)
+	e.tick()
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() {
+		e.t.Fatalf("the working key was not lifted: %v", k)
+	}
+}
+
+// The re-checks of a lifted key survive a restart: one missed while Vault
+// was down runs at load.
+func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	env.sim.RefreshKey(testOrgID) // the late call lands while Vault is down
+	env.clock.Advance(7 * time.Minute)
+	restarted := env.sibling()
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	restarted.tick()
+	k := restarted.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") {
+		t.Fatalf("re-marked key: %q", k.LastError)
+	}
+}
+
+// An import whose check lifts the mark of the re-imported key is watched
+// as a recovery's lift is.
+func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	served := env.simOrg()
+	env.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("the rotation should have failed")
+	}
+	env.clock.Advance(2 * time.Minute)
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID,
+		"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.StaleCleared == "" {
+		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale, k.StaleCleared)
+	}
+	env.sim.RefreshKey(testOrgID)
+	env.waitKey("acme", func(k *keyState) bool { return k.Stale })
+}
+
+// A re-mark that storage refuses leaves a WAL entry, so that a restart
+// does not serve the rejected key as current.
+func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.probes.liftRechecks = []time.Duration{100 * time.Millisecond}
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	env.storage.setFailPut(failKeyPuts(-1))
+	env.sim.RefreshKey(testOrgID)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
+		if time.Now().After(deadline) {
+			t.Fatal("the re-mark was never tried")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env.storage.setFailPut(nil)
+	restarted := env.sibling()
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	restarted.tick()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale && k.AccessKeyID != env.simOrg().CurrentKeyID {
+		t.Fatalf("after a restart the rejected key %s is served as current", k.AccessKeyID)
+	}
+	restarted.assertServesSimKey("acme")
+}

@@ -98,10 +98,21 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 		next = next.withCheck(*check, now)
 	}
 	keptStale := keepStaleMark(e.key, next, now)
+	// A proving check lifted the mark of the re-imported key: watch it, as
+	// a recovery's lift is watched.
+	liftedStale := !keptStale && e.key != nil && e.key.Stale && e.key.AccessKeyID == next.AccessKeyID
+	if liftedStale {
+		next.StaleCleared = fmt.Sprintf("%s: AWS STS accepted the re-imported key %s a minute or more after the stale mark, "+
+			"so Cisco did not replace it; the mark (%s) was lifted", now.UTC().Format(time.RFC3339), next.AccessKeyID, e.key.LastError)
+		next.StaleClearedAt = now
+	}
 	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
+	if liftedStale {
+		b.recheckLiftedKey(req.Storage, name, next)
+	}
 	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
 	resp = keyResponse(next)
 	switch {

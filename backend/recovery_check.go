@@ -75,6 +75,7 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 		next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
 		next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
 			"the stale mark (%s) was lifted without a rotation", c.at.UTC().Format(time.RFC3339), k.AccessKeyID, c.result.Account, k.LastError)
+		next.StaleClearedAt = c.at
 	}
 	unmarked := *next
 	unmarked.Stale, unmarked.RetryAt = false, time.Time{}
@@ -106,7 +107,45 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 // recheckLiftedKey checks a key whose stale mark was lifted again after
 // each of liftRechecks, and marks it stale once more if AWS rejects it.
 func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
-	waits := b.probes.liftRechecks
+	b.recheckLiftedKeyAfter(s, name, k, b.probes.liftRechecks)
+}
+
+// resumeLiftRechecks restarts, at load, the re-checks of a key whose mark
+// was lifted less than the re-check window ago; one missed while Vault
+// was down runs at once.
+func (b *backend) resumeLiftRechecks(s logical.Storage, name string, k *keyState, now time.Time) {
+	if !k.hasKey() || k.Stale || k.StaleClearedAt.IsZero() {
+		return
+	}
+	if waits := remainingWaits(b.probes.liftRechecks, now.Sub(k.StaleClearedAt)); len(waits) > 0 {
+		b.recheckLiftedKeyAfter(s, name, k, waits)
+	}
+}
+
+// remainingWaits is what is left, elapsed after they started, of waits
+// taken one after the other, with a wait of 0 first if one ended unseen.
+func remainingWaits(waits []time.Duration, elapsed time.Duration) []time.Duration {
+	var left []time.Duration
+	var end time.Duration
+	missed := false
+	for _, w := range waits {
+		end += w
+		switch {
+		case end <= elapsed:
+			missed = true
+		case len(left) == 0:
+			if missed {
+				left = append(left, 0)
+			}
+			left = append(left, end-elapsed)
+		default:
+			left = append(left, w)
+		}
+	}
+	return left
+}
+
+func (b *backend) recheckLiftedKeyAfter(s logical.Storage, name string, k *keyState, waits []time.Duration) {
 	b.probes.start(name, func(ctx context.Context) {
 		for _, wait := range waits {
 			if sleepCtx(ctx, wait) != nil {
@@ -145,7 +184,10 @@ func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name strin
 		k.AccessKeyID, r.Reason), now, true, true)
 	failed.RetryAt = now
 	if err := b.putKey(ctx, s, name, failed); err != nil {
-		b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name, "error", err)
+		// A WAL entry on the key makes a restart mark it stale too.
+		_, walErr := putRotationWAL(ctx, s, name, e.key, now)
+		b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
+			"error", err, "wal_written", walErr == nil)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
 	b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
