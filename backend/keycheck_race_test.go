@@ -20,6 +20,40 @@ import (
 // the name's lock or joins a rotation's collapse, and must not let either
 // serve a key that Cisco replaced or answer a rotation that did not happen.
 
+// failWithoutCisco fails a rotation of acme with an outcome the plugin
+// cannot know and Cisco did not act on: the key is stale and works.
+func (e *testEnv) failWithoutCisco() {
+	e.t.Helper()
+	e.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := e.rotate("acme"); err == nil {
+		e.t.Fatal("the rotation should have failed")
+	}
+}
+
+// loseRotatedKey has Cisco rotate acme's key and the plugin fail to store
+// the new one: Cisco certainly replaced the served key.
+func (e *testEnv) loseRotatedKey() {
+	e.t.Helper()
+	e.storage.setFailPut(failKeyPuts(storeAttempts)) // the new key's writes fail, the stale mark's work
+	if _, err := e.rotate("acme"); err == nil {
+		e.t.Fatal("a lost key reported success")
+	}
+	e.storage.setFailPut(nil)
+}
+
+// assertTickRotatesOnce ticks after d and asserts that Cisco rotated acme
+// once and that it serves Cisco's current key.
+func (e *testEnv) assertTickRotatesOnce(d time.Duration) {
+	e.t.Helper()
+	before := e.simOrg().Rotations
+	e.clock.Advance(d)
+	e.tick()
+	if got := e.simOrg().Rotations; got != before+1 {
+		e.t.Fatalf("Cisco rotations %d→%d, want one recovery", before, got)
+	}
+	e.assertServesSimKey("acme")
+}
+
 // waitSimInFlight waits until Cisco is handling a rotation.
 func (e *testEnv) waitSimInFlight() {
 	e.t.Helper()
@@ -72,10 +106,7 @@ func TestRotate_ManualJoiningARecoveryThatRotatesNothingRotates(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
-	env.injectFault(ciscosim.Fault{Kind: "5xx"}) // Cisco did not act
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("the rotation should have failed")
-	}
+	env.failWithoutCisco()
 	env.clock.Advance(2 * time.Hour)
 	before, sts := env.simOrg().Rotations, env.sim.State().STSCalls
 	env.injectFault(ciscosim.Fault{Kind: "sts_delay", DelayMS: 300})
@@ -144,18 +175,8 @@ func TestRecovery_ReplacedKeyIsRotatedWhateverTheCheckSays(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "sts_url": acceptingSTS(t)})
 	env.mustRotate("acme")
-	env.storage.setFailPut(failKeyPuts(storeAttempts)) // the new key's writes fail, the stale mark's work
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("a lost key reported success")
-	}
-	env.storage.setFailPut(nil)
-	before := env.simOrg().Rotations
-	env.clock.Advance(2 * time.Hour)
-	env.tick()
-	if got := env.simOrg().Rotations; got != before+1 {
-		t.Fatalf("Cisco rotations %d→%d: the replaced key was not recovered", before, got)
-	}
-	env.assertServesSimKey("acme")
+	env.loseRotatedKey()
+	env.assertTickRotatesOnce(2 * time.Hour)
 }
 
 // A lifted mark is checked again later: a Cisco call that timed out may
@@ -165,10 +186,7 @@ func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
-	env.injectFault(ciscosim.Fault{Kind: "5xx"})
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("the rotation should have failed")
-	}
+	env.failWithoutCisco()
 	env.clock.Advance(2 * time.Hour)
 	env.tick()
 	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
@@ -252,24 +270,14 @@ func TestImport_OfAKeyCiscoReplacedKeepsItsMark(t *testing.T) {
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "sts_url": acceptingSTS(t)})
 	env.mustRotate("acme")
 	old := env.simOrg()
-	env.storage.setFailPut(failKeyPuts(storeAttempts))
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("a lost key reported success")
-	}
-	env.storage.setFailPut(nil)
+	env.loseRotatedKey()
 	env.clock.Advance(2 * time.Minute)
 	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": old.CurrentKeyID,
 		"secret_access_key": old.SecretAccessKey, "key_creation_date": old.KeyCreationDate})
 	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || !k.Replaced {
 		t.Fatalf("the import lifted the mark of a key Cisco replaced: stale=%v replaced=%v", k.Stale, k.Replaced)
 	}
-	before := env.simOrg().Rotations
-	env.clock.Advance(2 * time.Hour)
-	env.tick()
-	if got := env.simOrg().Rotations; got != before+1 {
-		t.Fatalf("Cisco rotations %d→%d: the replaced key was not recovered", before, got)
-	}
-	env.assertServesSimKey("acme")
+	env.assertTickRotatesOnce(2 * time.Hour)
 }
 
 // A check that its caller cut short says nothing of STS: it does not make
@@ -317,10 +325,7 @@ func TestRemainingWaits(t *testing.T) {
 // lift the mark.
 func (e *testEnv) liftWorkingStaleKey() {
 	e.t.Helper()
-	e.injectFault(ciscosim.Fault{Kind: "5xx"})
-	if _, err := e.rotate("acme"); err == nil {
-		e.t.Fatal("the rotation should have failed")
-	}
+	e.failWithoutCisco()
 	e.clock.Advance(2 * time.Hour)
 	e.tick()
 	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() {
@@ -356,10 +361,7 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	served := env.simOrg()
-	env.injectFault(ciscosim.Fault{Kind: "5xx"})
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("the rotation should have failed")
-	}
+	env.failWithoutCisco()
 	env.clock.Advance(2 * time.Minute)
 	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID,
 		"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
