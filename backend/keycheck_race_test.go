@@ -346,10 +346,16 @@ func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
 	if err := restarted.boot(env.storage); err != nil {
 		t.Fatal(err)
 	}
-	restarted.tick()
+	// Initialize loads, so the missed re-check runs without a request;
+	// a tick before the mark lands could recover the key at once and
+	// hide the mark.
 	k := restarted.waitKey("acme", func(k *keyState) bool { return k.Stale })
 	if !strings.Contains(k.LastError, "Cisco replaced it after all") {
 		t.Fatalf("re-marked key: %q", k.LastError)
+	}
+	restarted.tick()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.AccessKeyID != env.simOrg().CurrentKeyID {
+		t.Fatalf("the tick did not recover the re-marked key: %v", k)
 	}
 }
 
