@@ -186,12 +186,7 @@ func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
-	env.failWithoutCisco()
-	env.clock.Advance(2 * time.Hour)
-	env.tick()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
-		t.Fatal("the working key was not lifted")
-	}
+	env.liftWorkingStaleKey()
 	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
 		t.Fatal("the simulator refused the refresh")
 	}
