@@ -179,11 +179,15 @@ func TestRecovery_ReplacedKeyIsRotatedWhateverTheCheckSays(t *testing.T) {
 	env.assertTickRotatesOnce(2 * time.Hour)
 }
 
+// lateCallRoom is the re-check wait of tests that land a late Cisco call
+// after a lift: long enough that the call lands first on a loaded machine.
+const lateCallRoom = time.Second
+
 // A lifted mark is checked again later: a Cisco call that timed out may
 // still replace the key, and then the key is marked stale and recovered.
 func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
+	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
@@ -358,7 +362,7 @@ func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
 // as a recovery's lift is.
 func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{200 * time.Millisecond}
+	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	served := env.simOrg()
@@ -377,7 +381,7 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 // does not serve the rejected key as current.
 func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{100 * time.Millisecond}
+	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
