@@ -53,9 +53,12 @@ type keyState struct {
 	// CheckResult is the last check's outcome; empty before any check.
 	CheckResult keyCheckOutcome `json:"key_check_result,omitempty"`
 	// StaleCleared says why a stale mark was lifted without a rotation,
-	// and StaleClearedAt when: the key is checked again for a while after.
-	StaleCleared   string    `json:"stale_cleared,omitempty"`
-	StaleClearedAt time.Time `json:"stale_cleared_at"`
+	// and StaleClearedAt when: the key is checked again for a while after,
+	// and LiftRechecksDone counts those re-checks. They are stored so that
+	// no restart or config change loses one.
+	StaleCleared     string    `json:"stale_cleared,omitempty"`
+	StaleClearedAt   time.Time `json:"stale_cleared_at"`
+	LiftRechecksDone int       `json:"lift_rechecks_done,omitempty"`
 }
 
 const (
@@ -179,7 +182,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 	k.LastErrorTime = now
 	k.ConsecutiveFailures++
 	if stale {
-		k.Stale, k.StaleCleared, k.StaleClearedAt = true, "", time.Time{}
+		k.Stale, k.StaleCleared, k.StaleClearedAt, k.LiftRechecksDone = true, "", time.Time{}, 0
 	}
 	if retry || k.Stale {
 		wait := retryBackoff(k.ConsecutiveFailures)

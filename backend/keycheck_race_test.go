@@ -179,22 +179,17 @@ func TestRecovery_ReplacedKeyIsRotatedWhateverTheCheckSays(t *testing.T) {
 	env.assertTickRotatesOnce(2 * time.Hour)
 }
 
-// lateCallRoom is the re-check wait of tests that land a late Cisco call
-// after a lift: long enough that the call lands first on a loaded machine.
-const lateCallRoom = time.Second
-
 // A lifted mark is checked again later: a Cisco call that timed out may
 // still replace the key, and then the key is marked stale and recovered.
 func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
 	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
 		t.Fatal("the simulator refused the refresh")
 	}
-	k := env.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	k := env.awaitRemark(liftRechecks[0])
 	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != keyInvalid {
 		t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
 	}
@@ -301,25 +296,6 @@ func TestKeyCheck_CallerThatLeavesDoesNotSilenceSTS(t *testing.T) {
 	}
 }
 
-func TestRemainingWaits(t *testing.T) {
-	m := time.Minute
-	for _, c := range []struct {
-		elapsed time.Duration
-		want    []time.Duration
-	}{
-		{0, []time.Duration{5 * m, 10 * m}},
-		{2 * m, []time.Duration{3 * m, 10 * m}},
-		{5 * m, []time.Duration{0, 10 * m}},
-		{7 * m, []time.Duration{0, 8 * m}},
-		{15 * m, nil},
-		{40 * m, nil},
-	} {
-		if got := remainingWaits([]time.Duration{5 * m, 10 * m}, c.elapsed); fmt.Sprint(got) != fmt.Sprint(c.want) {
-			t.Errorf("%v after: %v, want %v", c.elapsed, got, c.want)
-		}
-	}
-}
-
 // liftWorkingStaleKey marks acme's working key stale and lets a recovery
 // lift the mark.
 func (e *testEnv) liftWorkingStaleKey() {
@@ -332,29 +308,87 @@ func (e *testEnv) liftWorkingStaleKey() {
 	}
 }
 
-// The re-checks of a lifted key survive a restart: one missed while Vault
-// was down runs at load.
+// awaitRemark lets d pass, ticks, and waits for the re-check that tick
+// starts to mark acme's key stale again.
+func (e *testEnv) awaitRemark(d time.Duration) *keyState {
+	e.t.Helper()
+	e.clock.Advance(d)
+	e.tick()
+	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != keyInvalid {
+		e.t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
+	}
+	return k
+}
+
+// waitProbesIdle waits until no probe or re-check runs.
+func (e *testEnv) waitProbesIdle() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.b.probes.mu.Lock()
+		n := len(e.b.probes.running)
+		e.b.probes.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d probes still run after 10 s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// assertRecovers ticks and requires acme to serve Cisco's current key.
+func (e *testEnv) assertRecovers() {
+	e.t.Helper()
+	e.tick()
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.AccessKeyID != e.simOrg().CurrentKeyID {
+		e.t.Fatalf("the tick did not recover the re-marked key: %v", k)
+	}
+}
+
+// The re-checks of a lifted key survive a restart: those missed while
+// Vault was down run at the first tick, even after the whole window.
 func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
+	for _, down := range []time.Duration{7 * time.Minute, 16 * time.Minute, 3 * time.Hour} {
+		t.Run(down.String(), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+			env.mustRotate("acme")
+			env.liftWorkingStaleKey()
+			env.sim.RefreshKey(testOrgID) // the late call lands while Vault is down
+			env.clock.Advance(down)
+			restarted := env.sibling()
+			if err := restarted.boot(env.storage); err != nil {
+				t.Fatal(err)
+			}
+			restarted.awaitRemark(0)
+			restarted.assertRecovers()
+		})
+	}
+}
+
+// One re-check stands for every one whose time has come: a long outage
+// costs one STS call, and the re-checks end with the window.
+func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
-	env.sim.RefreshKey(testOrgID) // the late call lands while Vault is down
-	env.clock.Advance(7 * time.Minute)
-	restarted := env.sibling()
-	if err := restarted.boot(env.storage); err != nil {
-		t.Fatal(err)
+	checks := func() int { return env.sim.State().STSCalls }
+	before := checks()
+	env.clock.Advance(20 * time.Minute)
+	env.tick()
+	k := env.waitKey("acme", func(k *keyState) bool { return k.LiftRechecksDone > 0 })
+	if k.LiftRechecksDone != len(liftRechecks) || checks() != before+1 {
+		t.Fatalf("after the window: %d re-checks recorded, %d STS calls; want %d and 1", k.LiftRechecksDone, checks()-before, len(liftRechecks))
 	}
-	// Initialize loads, so the missed re-check runs without a request;
-	// a tick before the mark lands could recover the key at once and
-	// hide the mark.
-	k := restarted.waitKey("acme", func(k *keyState) bool { return k.Stale })
-	if !strings.Contains(k.LastError, "Cisco replaced it after all") {
-		t.Fatalf("re-marked key: %q", k.LastError)
-	}
-	restarted.tick()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.AccessKeyID != env.simOrg().CurrentKeyID {
-		t.Fatalf("the tick did not recover the re-marked key: %v", k)
+	env.clock.Advance(time.Hour)
+	env.tick()
+	env.waitProbesIdle()
+	if checks() != before+1 {
+		t.Fatalf("a re-check ran after the window: %d STS calls", checks()-before)
 	}
 }
 
@@ -362,7 +396,6 @@ func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
 // as a recovery's lift is.
 func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	served := env.simOrg()
@@ -374,19 +407,20 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale, k.StaleCleared)
 	}
 	env.sim.RefreshKey(testOrgID)
-	env.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	env.awaitRemark(liftRechecks[0])
 }
 
 // A re-mark that storage refuses leaves a WAL entry, so that a restart
 // does not serve the rejected key as current.
 func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.probes.liftRechecks = []time.Duration{lateCallRoom}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
 	env.storage.setFailPut(failKeyPuts(-1))
 	env.sim.RefreshKey(testOrgID)
+	env.clock.Advance(liftRechecks[0])
+	env.tick()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
 		if time.Now().After(deadline) {
@@ -404,4 +438,58 @@ func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 		t.Fatalf("after a restart the rejected key %s is served as current", k.AccessKeyID)
 	}
 	restarted.assertServesSimKey("acme")
+}
+
+// A lift on a key whose schedule makes it due is re-checked too, however
+// often the rotation that follows is refused: until a rotation lands, the
+// lifted key is the one served.
+func TestRecovery_LiftWhoseScheduledRotationFailsIsRechecked(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1h"})
+	env.mustRotate("acme")
+	env.failWithoutCisco()
+	env.injectFault(ciscosim.Fault{Kind: "error200", Count: 1000})
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() || k.ConsecutiveFailures == 0 {
+		t.Fatalf("want a lifted key whose rotation failed: %v, failures %d", k, k.ConsecutiveFailures)
+	}
+	env.sim.RefreshKey(testOrgID) // the timed-out call lands
+	env.awaitRemark(liftRechecks[0])
+}
+
+// Importing the lifted key again keeps its re-checks: the import says
+// nothing about a Cisco call that may still land.
+func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+			env.mustRotate("acme")
+			env.liftWorkingStaleKey()
+			served := env.simOrg()
+			env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID, "verify": verify,
+				"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
+			env.sim.RefreshKey(testOrgID)
+			env.awaitRemark(liftRechecks[0])
+		})
+	}
+}
+
+// A re-check that falls while key_check is off runs once it is on again.
+func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": false})
+	env.sim.RefreshKey(testOrgID)
+	env.clock.Advance(liftRechecks[0])
+	env.tick()
+	env.waitProbesIdle()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+		t.Fatal("a key was checked with key_check off")
+	}
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": true})
+	env.awaitRemark(0)
 }

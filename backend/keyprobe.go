@@ -64,16 +64,15 @@ type keyProbes struct {
 	running map[string]context.CancelFunc
 	stopped bool // set by stop: no probe starts after it
 
-	// window, firstWait and liftRechecks are keyProbeWindow,
-	// keyProbeFirstWait and the package's liftRechecks; tests shorten them.
+	// window and firstWait are keyProbeWindow and keyProbeFirstWait;
+	// tests shorten them.
 	window, firstWait time.Duration
-	liftRechecks      []time.Duration
 }
 
 func newKeyProbes() *keyProbes {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &keyProbes{ctx: ctx, cancel: cancel, running: make(map[string]context.CancelFunc),
-		window: keyProbeWindow, firstWait: keyProbeFirstWait, liftRechecks: liftRechecks}
+		window: keyProbeWindow, firstWait: keyProbeFirstWait}
 }
 
 // stop ends every probe and waits for them, when the mount goes away.

@@ -71,9 +71,6 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	for _, name := range names {
 		if e, _ := b.cached(name); e != nil {
 			b.sched.update(name, e, now)
-			if b.writeSafe() && !e.config.DisableKeyCheck {
-				b.resumeLiftRechecks(s, name, e.key, now)
-			}
 		}
 	}
 	b.loaded.Store(true)

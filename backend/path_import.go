@@ -98,21 +98,19 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 		next = next.withCheck(*check, now)
 	}
 	keptStale := keepStaleMark(e.key, next, now)
+	keepLiftRechecks(e.key, next)
 	// A proving check lifted the mark of the re-imported key: watch it, as
 	// a recovery's lift is watched.
 	liftedStale := !keptStale && e.key != nil && e.key.Stale && e.key.AccessKeyID == next.AccessKeyID
 	if liftedStale {
 		next.StaleCleared = fmt.Sprintf("%s: AWS STS accepted the re-imported key %s a minute or more after the stale mark, "+
 			"so Cisco did not replace it; the mark (%s) was lifted", now.UTC().Format(time.RFC3339), next.AccessKeyID, e.key.LastError)
-		next.StaleClearedAt = now
+		next.StaleClearedAt, next.LiftRechecksDone = now, 0
 	}
 	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
 	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
-	if liftedStale {
-		b.recheckLiftedKey(req.Storage, name, next)
-	}
 	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
 	resp = keyResponse(next)
 	switch {
@@ -142,6 +140,15 @@ func keepStaleMark(prev, next *keyState, now time.Time) bool {
 	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime
 	next.ConsecutiveFailures, next.RetryAt, next.Replaced = prev.ConsecutiveFailures, prev.RetryAt, prev.Replaced
 	return true
+}
+
+// keepLiftRechecks carries the re-checks of a lifted stale mark over to an
+// import of the very key it was lifted from: importing the key proves
+// nothing about a Cisco call that may still land.
+func keepLiftRechecks(prev, next *keyState) {
+	if prev != nil && !prev.Stale && !prev.StaleClearedAt.IsZero() && prev.AccessKeyID == next.AccessKeyID {
+		next.StaleCleared, next.StaleClearedAt, next.LiftRechecksDone = prev.StaleCleared, prev.StaleClearedAt, prev.LiftRechecksDone
+	}
 }
 
 const pathImportHelpSyn = "Store a key that was refreshed in Cisco's dashboard."

@@ -28,7 +28,8 @@ const (
 )
 
 // scheduler keeps every organization in the rotation queue by the time it
-// next needs attention: a rotation or a deadline log line.
+// next needs attention: a rotation, a re-check of a lifted stale mark or a
+// deadline log line.
 type scheduler struct {
 	b *backend
 
@@ -51,6 +52,9 @@ func newScheduler(b *backend) *scheduler {
 // caller holds s.mu.
 func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
 	at, ok := nextRotation(e.config, e.key, now)
+	if recheck, due := liftRecheckAt(e.config, e.key); due && (!ok || recheck.Before(at)) {
+		at, ok = recheck, true
+	}
 	if k := e.key; k.hasKey() {
 		warnAt := k.expiresAt().Add(-deadlineWarning)
 		if last, warned := s.warned[name]; warned && !last.Before(warnAt) {
@@ -115,7 +119,8 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 }
 
 // tick rotates every due organization, at most maxCiscoCalls at once and
-// one at a time per API key. An idle tick touches no storage.
+// one at a time per API key, and starts the due re-checks of lifted stale
+// marks in the background. An idle tick touches no storage.
 func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	if !s.ticking.CompareAndSwap(false, true) {
 		return
@@ -148,6 +153,11 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 			continue
 		}
 		s.warnDeadline(name, e, now)
+		// Even when a rotation is due: one that keeps failing must not
+		// leave a lifted key unwatched.
+		if at, ok := liftRecheckAt(e.config, e.key); ok && !at.After(now) {
+			b.recheckLiftedKey(st, name, e.key)
+		}
 		if at, ok := nextRotation(e.config, e.key, now); ok && !at.After(now) {
 			key := e.config.apiKey()
 			if _, seen := groups[key]; !seen {

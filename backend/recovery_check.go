@@ -75,7 +75,7 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 		next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
 		next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
 			"the stale mark (%s) was lifted without a rotation", c.at.UTC().Format(time.RFC3339), k.AccessKeyID, c.result.Account, k.LastError)
-		next.StaleClearedAt = c.at
+		next.StaleClearedAt, next.LiftRechecksDone = c.at, 0
 	}
 	unmarked := *next
 	unmarked.Stale, unmarked.RetryAt = false, time.Time{}
@@ -98,69 +98,74 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 	b.metrics.rotations.WithLabelValues(name, triggerRecovery, "stale_cleared").Inc()
 	b.logger.Info("the stale key still works: lifted the stale mark without a rotation", "name", name,
 		"access_key_id", k.AccessKeyID, "account", c.result.Account)
-	if !rotate {
-		b.recheckLiftedKey(s, name, next)
-	}
 	return next, rotate, nil
 }
 
-// recheckLiftedKey checks a key whose stale mark was lifted again after
-// each of liftRechecks, and marks it stale once more if AWS rejects it.
-func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
-	b.recheckLiftedKeyAfter(s, name, k, b.probes.liftRechecks)
+// liftRecheckAt is when the scheduler next checks key k, whose stale mark
+// was lifted, again; ok is false when nothing is left to check. A re-check
+// missed while Vault was down, or while key_check was off, is due at once.
+func liftRecheckAt(cfg *orgConfig, k *keyState) (at time.Time, ok bool) {
+	if cfg.DisableKeyCheck || !k.hasKey() || k.Stale || k.StaleClearedAt.IsZero() || k.LiftRechecksDone >= len(liftRechecks) {
+		return time.Time{}, false
+	}
+	at = k.StaleClearedAt
+	for _, wait := range liftRechecks[:k.LiftRechecksDone+1] {
+		at = at.Add(wait)
+	}
+	return at, true
 }
 
-// resumeLiftRechecks restarts, at load, the re-checks of a key whose mark
-// was lifted less than the re-check window ago; one missed while Vault
-// was down runs at once.
-func (b *backend) resumeLiftRechecks(s logical.Storage, name string, k *keyState, now time.Time) {
-	if !k.hasKey() || k.Stale || k.StaleClearedAt.IsZero() {
-		return
-	}
-	if waits := remainingWaits(b.probes.liftRechecks, now.Sub(k.StaleClearedAt)); len(waits) > 0 {
-		b.recheckLiftedKeyAfter(s, name, k, waits)
-	}
-}
-
-// remainingWaits is what is left, elapsed after they started, of waits
-// taken one after the other, with a wait of 0 first if one ended unseen.
-func remainingWaits(waits []time.Duration, elapsed time.Duration) []time.Duration {
-	var left []time.Duration
-	var end time.Duration
-	missed := false
-	for _, w := range waits {
-		end += w
-		switch {
-		case end <= elapsed:
-			missed = true
-		case len(left) == 0:
-			if missed {
-				left = append(left, 0)
-			}
-			left = append(left, end-elapsed)
-		default:
-			left = append(left, w)
+// liftRechecksCovered is how many re-checks a check of k at t stands for:
+// every one whose time had come, so that a long outage costs one check.
+func liftRechecksCovered(k *keyState, t time.Time) int {
+	n, at := 0, k.StaleClearedAt
+	for _, wait := range liftRechecks {
+		if at = at.Add(wait); at.After(t) {
+			break
 		}
+		n++
 	}
-	return left
+	return max(n, k.LiftRechecksDone+1)
 }
 
-func (b *backend) recheckLiftedKeyAfter(s logical.Storage, name string, k *keyState, waits []time.Duration) {
+// recheckLiftedKey checks, in the background, a key whose stale mark was
+// lifted: a Cisco call that timed out may still have replaced it. AWS
+// rejecting it marks it stale again; any other answer is recorded as done.
+func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
 	b.probes.start(name, func(ctx context.Context) {
-		for _, wait := range waits {
-			if sleepCtx(ctx, wait) != nil {
-				return
-			}
-			cfg := b.probeConfig(name, k)
-			if cfg == nil {
-				return
-			}
-			if r := b.checkKey(ctx, cfg, k, checkRecovery); r.Outcome == keyInvalid {
-				b.remarkStale(ctx, s, name, k, r)
-				return
-			}
+		cfg := b.probeConfig(name, k)
+		if cfg == nil {
+			return
+		}
+		at := b.now()
+		r := b.checkKey(ctx, cfg, k, checkRecovery)
+		switch {
+		case r.Outcome == keyInvalid:
+			b.remarkStale(ctx, s, name, k, r)
+		case ctx.Err() == nil: // a check cut short is no re-check
+			b.recordLiftRecheck(ctx, s, name, k, r, at)
 		}
 	})
+}
+
+// recordLiftRecheck stores a re-check that AWS did not reject, if the key
+// is still the one lifted then.
+func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult, at time.Time) {
+	if !b.writeSafe() {
+		return
+	}
+	e, unlock, err := b.lockOrg(ctx, s, name)
+	if err != nil {
+		b.logger.Warn("could not record the re-check of a lifted key", "name", name, "error", err)
+		return
+	}
+	defer unlock()
+	if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
+		return
+	}
+	counted := *e.key
+	counted.LiftRechecksDone = liftRechecksCovered(e.key, at)
+	b.recordCheckLocked(ctx, s, name, &orgEntry{config: e.config, key: &counted}, k, r)
 }
 
 // remarkStale marks a lifted key stale again after AWS rejected it, so
