@@ -376,6 +376,7 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
+	env.waitProbesIdle() // the rotated key's probe
 	checks := func() int { return env.sim.State().STSCalls }
 	before := checks()
 	env.clock.Advance(20 * time.Minute)
@@ -492,4 +493,23 @@ func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
 	}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": true})
 	env.awaitRemark(0)
+}
+
+// A re-check that gets no answer is no re-check: it stays due, and a later
+// tick asks again, so one STS outage cannot end the watch on a lifted key.
+func TestRecovery_RecheckWithoutAnAnswerIsTriedAgain(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	env.waitProbesIdle() // the rotated key's probe
+	env.sim.RefreshKey(testOrgID)
+	env.injectFault(ciscosim.Fault{Kind: "sts_5xx"})
+	env.clock.Advance(20 * time.Minute)
+	env.tick()
+	env.waitProbesIdle()
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.LiftRechecksDone != 0 {
+		t.Fatalf("after a re-check without an answer: stale=%v, re-checks done %d; want not stale, 0", k.Stale, k.LiftRechecksDone)
+	}
+	env.awaitRemark(time.Minute)
 }

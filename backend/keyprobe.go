@@ -54,14 +54,14 @@ func (b *backend) recordCheckLocked(ctx context.Context, s logical.Storage, name
 	return e
 }
 
-// keyProbes runs the background probes of rotated keys, one per name.
+// keyProbes runs the background checks of keys: at most one per slot.
 type keyProbes struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	running map[string]context.CancelFunc
+	running map[probeSlot]context.CancelFunc
 	stopped bool // set by stop: no probe starts after it
 
 	// window and firstWait are keyProbeWindow and keyProbeFirstWait;
@@ -71,7 +71,7 @@ type keyProbes struct {
 
 func newKeyProbes() *keyProbes {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &keyProbes{ctx: ctx, cancel: cancel, running: make(map[string]context.CancelFunc),
+	return &keyProbes{ctx: ctx, cancel: cancel, running: make(map[probeSlot]context.CancelFunc),
 		window: keyProbeWindow, firstWait: keyProbeFirstWait}
 }
 
@@ -84,8 +84,17 @@ func (p *keyProbes) stop() {
 	p.wg.Wait()
 }
 
-// start runs fn in the background as name's probe, ending the one before.
-func (p *keyProbes) start(name string, fn func(ctx context.Context)) {
+// probeSlot is where a background check runs: a name's probe of a
+// rotated key, or its re-check of a lifted stale mark. A re-check, started
+// by the tick from what it read before a rotation, must not end the probe
+// of the key that rotation stored.
+type probeSlot struct {
+	name    string
+	recheck bool
+}
+
+// start runs fn in the background in slot, ending the one before in it.
+func (p *keyProbes) start(slot probeSlot, fn func(ctx context.Context)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -93,11 +102,11 @@ func (p *keyProbes) start(name string, fn func(ctx context.Context)) {
 		// must not grow while stop waits on it.
 		return
 	}
-	if cancel := p.running[name]; cancel != nil {
+	if cancel := p.running[slot]; cancel != nil {
 		cancel()
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	p.running[name] = cancel
+	p.running[slot] = cancel
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -105,7 +114,7 @@ func (p *keyProbes) start(name string, fn func(ctx context.Context)) {
 		fn(ctx)
 		p.mu.Lock()
 		if p.ctx.Err() == nil && ctx.Err() == nil {
-			delete(p.running, name)
+			delete(p.running, slot)
 		}
 		p.mu.Unlock()
 	}()
@@ -118,7 +127,7 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 	if cfg.DisableKeyCheck {
 		return
 	}
-	b.probes.start(name, func(ctx context.Context) {
+	b.probes.start(probeSlot{name: name}, func(ctx context.Context) {
 		deadline := time.Now().Add(b.probes.window)
 		wait := b.probes.firstWait
 		var r keyCheckResult

@@ -213,13 +213,33 @@ func TestProbe_StartDuringStop(t *testing.T) {
 	}
 	for i := 0; i < 500; i++ {
 		p := newKeyProbes()
-		p.start("a", probe)
+		p.start(probeSlot{name: "a"}, probe)
 		done := make(chan struct{})
 		go func() { p.stop(); close(done) }()
-		p.start("b", probe)
+		p.start(probeSlot{name: "b"}, probe)
 		<-done
 		if n := active.Load(); n != 0 {
 			t.Fatalf("%d probes still running after stop returned", n)
 		}
+	}
+}
+
+// A re-check does not end the probe of the name's rotated key: the tick
+// starts re-checks from what it read before a rotation that may just have
+// stored a new key.
+func TestProbe_RecheckLeavesTheRotatedKeysProbe(t *testing.T) {
+	p := newKeyProbes()
+	defer p.stop()
+	var probe context.Context
+	started := make(chan struct{})
+	p.start(probeSlot{name: "acme"}, func(ctx context.Context) { probe = ctx; close(started); <-ctx.Done() })
+	<-started
+	p.start(probeSlot{name: "acme", recheck: true}, func(context.Context) {})
+	if probe.Err() != nil {
+		t.Fatal("the re-check ended the probe of the rotated key")
+	}
+	p.start(probeSlot{name: "acme"}, func(context.Context) {})
+	if probe.Err() == nil {
+		t.Fatal("a newer probe did not end the one before")
 	}
 }

@@ -130,26 +130,29 @@ func liftRechecksCovered(k *keyState, t time.Time) int {
 
 // recheckLiftedKey checks, in the background, a key whose stale mark was
 // lifted: a Cisco call that timed out may still have replaced it. AWS
-// rejecting it marks it stale again; any other answer is recorded as done.
+// rejecting it marks it stale again, and accepting it is recorded as done.
+// No answer is no re-check: the re-check stays due, for the next tick.
 func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
-	b.probes.start(name, func(ctx context.Context) {
+	b.probes.start(probeSlot{name: name, recheck: true}, func(ctx context.Context) {
 		cfg := b.probeConfig(name, k)
 		if cfg == nil {
 			return
 		}
 		at := b.now()
-		r := b.checkKey(ctx, cfg, k, checkRecovery)
-		switch {
-		case r.Outcome == keyInvalid:
+		switch r := b.checkKey(ctx, cfg, k, checkRecovery); r.Outcome {
+		case keyInvalid:
 			b.remarkStale(ctx, s, name, k, r)
-		case ctx.Err() == nil: // a check cut short is no re-check
+		case keyValid:
 			b.recordLiftRecheck(ctx, s, name, k, r, at)
+		default:
+			b.logger.Warn("could not re-check the key whose stale mark was lifted; trying again at the next tick",
+				"name", name, "access_key_id", k.AccessKeyID, "result", r.String())
 		}
 	})
 }
 
-// recordLiftRecheck stores a re-check that AWS did not reject, if the key
-// is still the one lifted then.
+// recordLiftRecheck stores a re-check that AWS passed, if the key is still
+// the one lifted then.
 func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult, at time.Time) {
 	if !b.writeSafe() {
 		return
