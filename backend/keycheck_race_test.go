@@ -182,10 +182,7 @@ func TestRecovery_ReplacedKeyIsRotatedWhateverTheCheckSays(t *testing.T) {
 // A lifted mark is checked again later: a Cisco call that timed out may
 // still replace the key, and then the key is marked stale and recovered.
 func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.liftWorkingStaleKey()
+	env := newLiftedEnv(t)
 	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
 		t.Fatal("the simulator refused the refresh")
 	}
@@ -308,6 +305,16 @@ func (e *testEnv) liftWorkingStaleKey() {
 	}
 }
 
+// newLiftedEnv is a test env whose organization acme, rotated every 30
+// days, serves a working key whose stale mark a recovery lifted.
+func newLiftedEnv(t *testing.T) *testEnv {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	return env
+}
+
 // awaitRemark lets d pass, ticks, and waits for the re-check that tick
 // starts to mark acme's key stale again.
 func (e *testEnv) awaitRemark(d time.Duration) *keyState {
@@ -353,10 +360,7 @@ func (e *testEnv) assertRecovers() {
 func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
 	for _, down := range []time.Duration{7 * time.Minute, 16 * time.Minute, 3 * time.Hour} {
 		t.Run(down.String(), func(t *testing.T) {
-			env := newTestEnv(t)
-			env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-			env.mustRotate("acme")
-			env.liftWorkingStaleKey()
+			env := newLiftedEnv(t)
 			env.sim.RefreshKey(testOrgID) // the late call lands while Vault is down
 			env.clock.Advance(down)
 			restarted := env.sibling()
@@ -372,10 +376,7 @@ func TestRecovery_RestartResumesTheRechecksOfALiftedKey(t *testing.T) {
 // One re-check stands for every one whose time has come: a long outage
 // costs one STS call, and the re-checks end with the window.
 func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.liftWorkingStaleKey()
+	env := newLiftedEnv(t)
 	env.waitProbesIdle() // the rotated key's probe
 	checks := func() int { return env.sim.State().STSCalls }
 	before := checks()
@@ -414,10 +415,7 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 // A re-mark that storage refuses leaves a WAL entry, so that a restart
 // does not serve the rejected key as current.
 func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.liftWorkingStaleKey()
+	env := newLiftedEnv(t)
 	env.storage.setFailPut(failKeyPuts(-1))
 	env.sim.RefreshKey(testOrgID)
 	env.clock.Advance(liftRechecks[0])
@@ -464,10 +462,7 @@ func TestRecovery_LiftWhoseScheduledRotationFailsIsRechecked(t *testing.T) {
 func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
-			env := newTestEnv(t)
-			env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-			env.mustRotate("acme")
-			env.liftWorkingStaleKey()
+			env := newLiftedEnv(t)
 			served := env.simOrg()
 			env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID, "verify": verify,
 				"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
@@ -479,10 +474,7 @@ func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
 
 // A re-check that falls while key_check is off runs once it is on again.
 func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.liftWorkingStaleKey()
+	env := newLiftedEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": false})
 	env.sim.RefreshKey(testOrgID)
 	env.clock.Advance(liftRechecks[0])
@@ -498,10 +490,7 @@ func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
 // A re-check that gets no answer is no re-check: it stays due, and a later
 // tick asks again, so one STS outage cannot end the watch on a lifted key.
 func TestRecovery_RecheckWithoutAnAnswerIsTriedAgain(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.liftWorkingStaleKey()
+	env := newLiftedEnv(t)
 	env.waitProbesIdle() // the rotated key's probe
 	env.sim.RefreshKey(testOrgID)
 	env.injectFault(ciscosim.Fault{Kind: "sts_5xx"})
