@@ -10,9 +10,11 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,10 +417,29 @@ func (h *history) importKey(st *step, name string) {
 	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
 		h.clearStorageFaults()
 		st.name += " (failed, retried)"
-		if resp, err := h.request(logical.UpdateOperation, "import/"+name, data); failedResponse(resp, err) {
+		resp, err := h.request(logical.UpdateOperation, "import/"+name, data)
+		if failedResponse(resp, err) && h.remarkedDuringImport(name, err) {
+			// A re-check of a lifted mark found the key the refresh killed
+			// and marked it stale while the import ran: the 409 says to
+			// import again, as an operator would.
+			st.name += " (409 after a re-mark, imported again)"
+			resp, err = h.request(logical.UpdateOperation, "import/"+name, data)
+		}
+		if failedResponse(resp, err) {
 			h.fail("a retried import failed: %v %v", resp, err)
 		}
 	}
+}
+
+// remarkedDuringImport reports whether an import failed with a 409 because
+// a re-check marked name's key stale again meanwhile.
+func (h *history) remarkedDuringImport(name string, err error) bool {
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusConflict {
+		return false
+	}
+	k, getErr := getKey(context.Background(), h.env.storage, name)
+	return getErr == nil && k != nil && k.Stale && strings.Contains(k.LastError, "Cisco replaced it after all")
 }
 
 // importsAreChecked reports whether an import of name now is checked
