@@ -18,9 +18,9 @@ import (
 // seconds after the replacement.
 const staleCheckSettle = time.Minute
 
-// liftRechecks are the waits, one after the other, before a key whose
-// stale mark was lifted is checked again.
-var liftRechecks = []time.Duration{5 * time.Minute, 10 * time.Minute}
+// liftRechecks are how long after a stale mark was lifted the key is
+// checked again.
+var liftRechecks = []time.Duration{5 * time.Minute, 15 * time.Minute}
 
 // settledSinceMark reports whether a check of stale key k at t is late
 // enough after the mark to be trusted.
@@ -104,25 +104,18 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 // liftRecheckAt is when the scheduler next checks key k, whose stale mark
 // was lifted, again; ok is false when nothing is left to check. A re-check
 // missed while Vault was down, or while key_check was off, is due at once.
-func liftRecheckAt(cfg *orgConfig, k *keyState) (at time.Time, ok bool) {
+func liftRecheckAt(cfg *orgConfig, k *keyState) (time.Time, bool) {
 	if cfg.DisableKeyCheck || !k.hasKey() || k.Stale || k.StaleClearedAt.IsZero() || k.LiftRechecksDone >= len(liftRechecks) {
 		return time.Time{}, false
 	}
-	at = k.StaleClearedAt
-	for _, wait := range liftRechecks[:k.LiftRechecksDone+1] {
-		at = at.Add(wait)
-	}
-	return at, true
+	return k.StaleClearedAt.Add(liftRechecks[k.LiftRechecksDone]), true
 }
 
 // liftRechecksCovered is how many re-checks a check of k at t stands for:
 // every one whose time had come, so that a long outage costs one check.
 func liftRechecksCovered(k *keyState, t time.Time) int {
-	n, at := 0, k.StaleClearedAt
-	for _, wait := range liftRechecks {
-		if at = at.Add(wait); at.After(t) {
-			break
-		}
+	n := 0
+	for n < len(liftRechecks) && !k.StaleClearedAt.Add(liftRechecks[n]).After(t) {
 		n++
 	}
 	return max(n, k.LiftRechecksDone+1)
