@@ -175,16 +175,25 @@ func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
 
 // recordProbe records a probe's outcome under the name's lock.
 func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
+	b.afterCheckLocked(ctx, s, name, "record the key check", func(e *orgEntry) {
+		b.recordCheckLocked(ctx, s, name, e, k, r)
+	})
+}
+
+// afterCheckLocked runs fn under name's lock, where a background check
+// stores what it found; on a node that must not write it does nothing, and
+// a lock it cannot take is logged as what it could not do.
+func (b *backend) afterCheckLocked(ctx context.Context, s logical.Storage, name, what string, fn func(e *orgEntry)) {
 	if !b.writeSafe() {
 		return
 	}
 	e, unlock, err := b.lockOrg(ctx, s, name)
 	if err != nil {
-		b.logger.Warn("could not record the key check", "name", name, "error", err)
+		b.logger.Warn("could not "+what, "name", name, "error", err)
 		return
 	}
 	defer unlock()
-	b.recordCheckLocked(ctx, s, name, e, k, r)
+	fn(e)
 }
 
 // freshKeyAge is how recent a key must be for a rejection of its id to be

@@ -147,50 +147,36 @@ func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) 
 // recordLiftRecheck stores a re-check that AWS passed, if the key is still
 // the one lifted then.
 func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult, at time.Time) {
-	if !b.writeSafe() {
-		return
-	}
-	e, unlock, err := b.lockOrg(ctx, s, name)
-	if err != nil {
-		b.logger.Warn("could not record the re-check of a lifted key", "name", name, "error", err)
-		return
-	}
-	defer unlock()
-	if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
-		return
-	}
-	counted := *e.key
-	counted.LiftRechecksDone = liftRechecksCovered(e.key, at)
-	b.recordCheckLocked(ctx, s, name, &orgEntry{config: e.config, key: &counted}, k, r)
+	b.afterCheckLocked(ctx, s, name, "record the re-check of a lifted key", func(e *orgEntry) {
+		if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
+			return
+		}
+		counted := *e.key
+		counted.LiftRechecksDone = liftRechecksCovered(e.key, at)
+		b.recordCheckLocked(ctx, s, name, &orgEntry{config: e.config, key: &counted}, k, r)
+	})
 }
 
 // remarkStale marks a lifted key stale again after AWS rejected it, so
 // that the next tick recovers it.
 func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
-	if !b.writeSafe() {
-		return
-	}
-	e, unlock, err := b.lockOrg(ctx, s, name)
-	if err != nil {
-		b.logger.Warn("could not mark the rejected key stale", "name", name, "error", err)
-		return
-	}
-	defer unlock()
-	if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {
-		return
-	}
-	now := b.now()
-	failed := e.key.withCheck(r, now)
-	failed.markFailed(fmt.Sprintf("AWS STS rejects key %s, whose stale mark was lifted: Cisco replaced it after all (%s)",
-		k.AccessKeyID, r.Reason), now, true, true)
-	failed.RetryAt = now
-	if err := b.putKey(ctx, s, name, failed); err != nil {
-		// A WAL entry on the key makes a restart mark it stale too.
-		_, walErr := putRotationWAL(ctx, s, name, e.key, now)
-		b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
-			"error", err, "wal_written", walErr == nil)
-	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
-	b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
-		"access_key_id", k.AccessKeyID, "result", r.String())
+	b.afterCheckLocked(ctx, s, name, "mark the rejected key stale", func(e *orgEntry) {
+		if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {
+			return
+		}
+		now := b.now()
+		failed := e.key.withCheck(r, now)
+		failed.markFailed(fmt.Sprintf("AWS STS rejects key %s, whose stale mark was lifted: Cisco replaced it after all (%s)",
+			k.AccessKeyID, r.Reason), now, true, true)
+		failed.RetryAt = now
+		if err := b.putKey(ctx, s, name, failed); err != nil {
+			// A WAL entry on the key makes a restart mark it stale too.
+			_, walErr := putRotationWAL(ctx, s, name, e.key, now)
+			b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
+				"error", err, "wal_written", walErr == nil)
+		}
+		b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+		b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
+			"access_key_id", k.AccessKeyID, "result", r.String())
+	})
 }
