@@ -134,7 +134,12 @@ func (h *history) check(st *step) {
 		if d["consecutive_failures"] != 0 {
 			m.failing = true
 		}
-		failed := st.failed[name] || (org.Failures > prev.Failures && !st.checked[name]) || failedWAL[name] > 0 ||
+		// A rotation whose WAL write fails sends a rotate-fail event. Another
+		// failed WAL write is a re-mark's that storage refused: the key's
+		// error fields show it until an import of Cisco's current key
+		// replaces the key, as it should.
+		failed := st.failed[name] || (org.Failures > prev.Failures && !st.checked[name]) ||
+			(failedWAL[name] > 0 && !(st.imported[name] && current)) ||
 			(org.Rotations > prev.Rotations && !current)
 		if d["key_state"] == "stale" {
 			sequenceCoverage.staleSeen.Add(1)

@@ -105,9 +105,12 @@ type step struct {
 	// checked names had their credentials checked by a config write: a
 	// refused token then is no rotation failure.
 	checked map[string]bool
-	tick    bool
-	healthy bool // no storage fault and no Cisco fault was pending
-	crashed bool
+	// imported names had Cisco's current key stored by an import, which
+	// replaces whatever failure was recorded on the key before it.
+	imported map[string]bool
+	tick     bool
+	healthy  bool // no storage fault and no Cisco fault was pending
+	crashed  bool
 }
 
 // sequenceCoverage counts what the histories exercised, so that a run shows
@@ -127,7 +130,7 @@ func (c *coverage) String() string {
 func runHistory(t *testing.T, seed uint64) {
 	h := newHistory(t, seed)
 	for _, name := range h.names {
-		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, healthy: true}
+		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, imported: map[string]bool{}, healthy: true}
 		h.configWrite(st, name)
 		configured := st.name
 		if h.rng.IntN(2) == 0 {
@@ -183,7 +186,7 @@ func (h *history) pick(options ...string) string { return options[h.rng.IntN(len
 func (h *history) randomName() string { return h.names[h.rng.IntN(len(h.names))] }
 
 func (h *history) randomStep() *step {
-	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, healthy: true}
+	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, imported: map[string]bool{}, healthy: true}
 	switch r := h.rng.IntN(100); {
 	case r < 20:
 		h.manualRotate(st, h.randomName())
@@ -429,6 +432,7 @@ func (h *history) importKey(st *step, name string) {
 			h.fail("a retried import failed: %v %v", resp, err)
 		}
 	}
+	st.imported[name] = true
 }
 
 // remarkedDuringImport reports whether an import failed with a 409 because
@@ -552,7 +556,7 @@ func (h *history) withStorageFault(st *step) {
 		h.env.storage.failGet = fail
 		h.env.storage.mu.Unlock()
 	}
-	sub := &step{allowed: st.allowed, failed: st.failed, checked: st.checked, healthy: false}
+	sub := &step{allowed: st.allowed, failed: st.failed, checked: st.checked, imported: st.imported, healthy: false}
 	name := h.randomName()
 	switch h.rng.IntN(6) {
 	case 0:
