@@ -115,6 +115,10 @@ type step struct {
 	crashed  bool
 }
 
+func newStep() *step {
+	return &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, imported: map[string]bool{}, healthy: true}
+}
+
 // sequenceCoverage counts what the histories exercised, so that a run shows
 // that its checks had something to check.
 var sequenceCoverage coverage
@@ -132,7 +136,7 @@ func (c *coverage) String() string {
 func runHistory(t *testing.T, seed uint64) {
 	h := newHistory(t, seed)
 	for _, name := range h.names {
-		st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, imported: map[string]bool{}, healthy: true}
+		st := newStep()
 		h.configWrite(st, name)
 		configured := st.name
 		if h.rng.IntN(2) == 0 {
@@ -188,7 +192,7 @@ func (h *history) pick(options ...string) string { return options[h.rng.IntN(len
 func (h *history) randomName() string { return h.names[h.rng.IntN(len(h.names))] }
 
 func (h *history) randomStep() *step {
-	st := &step{allowed: map[string]int{}, failed: map[string]bool{}, checked: map[string]bool{}, imported: map[string]bool{}, healthy: true}
+	st := newStep()
 	switch r := h.rng.IntN(100); {
 	case r < 20:
 		h.manualRotate(st, h.randomName())
