@@ -1,6 +1,3 @@
-// Package backend is a Vault secrets engine that rotates the IAM key of a
-// Cisco-managed S3 log bucket (Cisco Umbrella and Cisco Secure Access) and
-// serves the current key pair.
 package backend
 
 import (
@@ -12,8 +9,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/orgcache"
 )
 
 // Version is stamped at build time with -ldflags "-X ...backend.Version=v1.2.3".
@@ -36,26 +34,10 @@ type backend struct {
 	// tests shorten it.
 	storeRetryWait time.Duration
 
-	// locks serialize every change to one organization. A function named
-	// …Locked expects its caller to hold the name's lock; lockOrg and
-	// lockName take it; no other function does.
-	locks []*locksutil.LockEntry
-
-	// cache holds every organization's config and key, so that reads and
-	// the periodic tick do not touch storage. Only cached reads it.
-	cacheMu sync.RWMutex
-	cache   map[string]*orgEntry
-	// cacheGen grows on every cache write and Invalidate, so that a fill
-	// that raced one does not put an outdated entry back.
-	cacheGen uint64
-	// unreadable maps a name whose stored entry does not decode to why;
-	// it is skipped, reported and deletable. Guarded by cacheMu.
-	unreadable map[string]string
-	// dropped holds names that left the cache by a drop or an Invalidate:
-	// the next tick, status or metrics read reads them again and
-	// reschedules them, so none falls out of the schedule or the alerts.
-	// Guarded by cacheMu.
-	dropped map[string]struct{}
+	// orgs holds every organization's config and key, so that reads and
+	// the periodic tick do not touch storage, and the lock of each name.
+	// Only a lockedOrg changes an entry.
+	orgs *orgcache.Cache[orgEntry]
 	// loaded is set once every organization has been read from storage on
 	// this node.
 	loaded   atomic.Bool
@@ -92,12 +74,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 func newBackend(conf *logical.BackendConfig) *backend {
 	b := &backend{
 		now:        func() time.Time { return time.Now().UTC() },
-		locks:      locksutil.CreateLocks(),
-		cache:      make(map[string]*orgEntry),
-		unreadable: make(map[string]string),
-		dropped:    make(map[string]struct{}),
-		clients:    make(map[string]*ciscoClient),
-		inflight:   make(map[string]*rotationCall),
+		orgs:     orgcache.New[orgEntry](),
+		clients:  make(map[string]*ciscoClient),
+		inflight: make(map[string]*rotationCall),
 	}
 	b.sched = newScheduler(b)
 	b.limiter = newAPIKeyLimiter()

@@ -132,20 +132,6 @@ func getConfig(ctx context.Context, s logical.Storage, name string) (*orgConfig,
 	return &cfg, nil
 }
 
-func putConfig(ctx context.Context, s logical.Storage, name string, cfg *orgConfig) error {
-	if err := putJSON(ctx, s, configPrefix+name, cfg); err != nil {
-		return fmt.Errorf("storing config: %w", err)
-	}
-	return nil
-}
-
-func deleteConfig(ctx context.Context, s logical.Storage, name string) error {
-	if err := s.Delete(ctx, configPrefix+name); err != nil {
-		return fmt.Errorf("deleting config: %w", err)
-	}
-	return nil
-}
-
 // listConfigs lists the configured names.
 func listConfigs(ctx context.Context, s logical.Storage) ([]string, error) {
 	return s.List(ctx, configPrefix)

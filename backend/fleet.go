@@ -30,12 +30,7 @@ type orgStatus struct {
 // stale key (it may be dead already), then the soonest lockout, then the
 // organizations with no key yet; ties by name.
 func (b *backend) fleet(now time.Time) []orgStatus {
-	b.cacheMu.RLock()
-	entries := make(map[string]*orgEntry, len(b.cache))
-	for name, e := range b.cache {
-		entries[name] = e
-	}
-	b.cacheMu.RUnlock()
+	entries := b.orgs.Snapshot()
 
 	rows := make([]orgStatus, 0, len(entries))
 	for name, e := range entries {

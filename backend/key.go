@@ -133,30 +133,6 @@ func getKey(ctx context.Context, s logical.Storage, name string) (*keyState, err
 	return &k, nil
 }
 
-// putKey writes the key, retrying a few times: a key Cisco just issued
-// exists only in memory until it lands.
-func (b *backend) putKey(ctx context.Context, s logical.Storage, name string, k *keyState) error {
-	var err error
-	for attempt := 0; attempt < storeAttempts; attempt++ {
-		if attempt > 0 {
-			if sleepCtx(ctx, time.Duration(attempt)*b.storeRetryWait) != nil {
-				break
-			}
-		}
-		if err = putJSON(ctx, s, keyPrefix+name, k); err == nil {
-			return nil
-		}
-	}
-	return err
-}
-
-func deleteKey(ctx context.Context, s logical.Storage, name string) error {
-	if err := s.Delete(ctx, keyPrefix+name); err != nil {
-		return fmt.Errorf("deleting key: %w", err)
-	}
-	return nil
-}
-
 // successor is the key that replaces prev: a new version with a clean
 // status.
 func successor(prev *keyState, k issuedKey, origin string, now time.Time) *keyState {

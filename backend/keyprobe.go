@@ -38,20 +38,20 @@ func (b *backend) checkKey(ctx context.Context, cfg *orgConfig, k *keyState, tri
 	return r
 }
 
-// recordCheckLocked stores a check's result on the served key, if it is
-// still the key that was checked. It returns the entry now served.
-func (b *backend) recordCheckLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, checked *keyState, r keyCheckResult) *orgEntry {
+// recordCheck stores a check's result on the served key, if it is still
+// the key that was checked; edits, if any, change the stored copy too.
+func (o *lockedOrg) recordCheck(ctx context.Context, checked *keyState, r keyCheckResult, edits ...func(next *keyState)) {
+	e := o.e
 	if e == nil || e.key == nil || e.key.Version != checked.Version || e.key.AccessKeyID != checked.AccessKeyID {
-		return e
+		return
 	}
-	next := e.key.withCheck(r, b.now())
-	if err := b.putKey(ctx, s, name, next); err != nil {
-		b.logger.Warn("could not store the key check's result", "name", name, "error", err)
-		return e
+	next := e.key.withCheck(r, o.b.now())
+	for _, edit := range edits {
+		edit(next)
 	}
-	e = &orgEntry{config: e.config, key: next}
-	b.setOrgLocked(name, e)
-	return e
+	if err := o.storeKey(ctx, next); err != nil {
+		o.b.logger.Warn("could not store the key check's result", "name", o.name, "error", err)
+	}
 }
 
 // keyProbes runs the background checks of keys: at most one per slot.
@@ -175,25 +175,25 @@ func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
 
 // recordProbe records a probe's outcome under the name's lock.
 func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
-	b.afterCheckLocked(ctx, s, name, "record the key check", func(e *orgEntry) {
-		b.recordCheckLocked(ctx, s, name, e, k, r)
+	b.afterCheck(ctx, s, name, "record the key check", func(o *lockedOrg) {
+		o.recordCheck(ctx, k, r)
 	})
 }
 
-// afterCheckLocked runs fn under name's lock, where a background check
-// stores what it found; on a node that must not write it does nothing, and
-// a lock it cannot take is logged as what it could not do.
-func (b *backend) afterCheckLocked(ctx context.Context, s logical.Storage, name, what string, fn func(e *orgEntry)) {
+// afterCheck takes name's lock after a background check and runs fn, which
+// stores what the check found; on a node that must not write it does
+// nothing, and a lock it cannot take is logged as what it could not do.
+func (b *backend) afterCheck(ctx context.Context, s logical.Storage, name, what string, fn func(o *lockedOrg)) {
 	if !b.writeSafe() {
 		return
 	}
-	e, unlock, err := b.lockOrg(ctx, s, name)
+	o, err := b.lockOrg(ctx, s, name)
 	if err != nil {
 		b.logger.Warn("could not "+what, "name", name, "error", err)
 		return
 	}
-	defer unlock()
-	fn(e)
+	defer o.unlock()
+	fn(o)
 }
 
 // freshKeyAge is how recent a key must be for a rejection of its id to be

@@ -117,7 +117,7 @@ func TestLifecycle_UnreadableFlagDoesNotOutliveARecreate(t *testing.T) {
 	env := newTestEnv(t, withStorage(st))
 	env.configure("acme", nil)
 	env.mustRotate("acme")
-	env.b.dropCached("acme") // e.g. an invalidate, or a failed write
+	env.b.orgs.Drop("acme") // e.g. an invalidate, or a failed write
 	bs.mu.Lock()
 	bs.armed = true
 	bs.mu.Unlock()

@@ -125,11 +125,12 @@ func (b *backend) pathConfigExists(ctx context.Context, req *logical.Request, d 
 
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	prev, unlock, err := b.lockOrg(ctx, req.Storage, name)
+	o, err := b.lockOrg(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer o.unlock()
+	prev := o.e
 	cfg := newConfig()
 	var key *keyState
 	if prev != nil {
@@ -146,7 +147,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			return logical.ErrorResponse(credentialCheckMessage(cfg, err)), nil
 		}
 	}
-	if err := putConfig(ctx, req.Storage, name, cfg); err != nil {
+	if err := o.putConfig(ctx, cfg); err != nil {
 		// The cache stays: it may hold what storage refused before, such
 		// as the stale mark of a lost key, and dropping it would serve that
 		// dead key as current. The operator retries the failed write.
@@ -156,7 +157,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	// next tick, not after the backoff.
 	if now := b.now(); prev != nil && prev.config.settings() != cfg.settings() && key != nil && key.RetryAt.After(now) {
 		key = key.retryingAt(now)
-		if err := b.putKey(ctx, req.Storage, name, key); err != nil {
+		if err := o.putKey(ctx, key); err != nil {
 			b.logger.Warn("could not store the cleared retry backoff", "name", name, "error", err)
 		}
 	}
@@ -164,7 +165,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if checked != nil {
 		b.keepClient(name, checked) // its token serves the first rotation
 	}
-	b.setOrgLocked(name, &orgEntry{config: cfg, key: key})
+	o.set(&orgEntry{config: cfg, key: key})
 	return nil, nil
 }
 
@@ -207,8 +208,12 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 		return nil, err
 	}
 	// No read of the entry: an unreadable one must stay deletable.
-	defer b.lockName(name)()
-	return nil, b.deleteOrgLocked(ctx, req.Storage, name)
+	o, err := b.lockName(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	defer o.unlock()
+	return nil, o.delete(ctx)
 }
 
 func (b *backend) pathConfigList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -71,12 +71,12 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 		}
 		check = &r
 	}
-	e, unlock, err := b.lockOrg(ctx, req.Storage, name)
+	o, err := b.lockOrg(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	if e == nil {
+	defer o.unlock()
+	if e = o.e; e == nil {
 		return notConfiguredResponse(name), nil
 	}
 	// A rotation that ran meanwhile may have replaced the imported key at
@@ -107,10 +107,9 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 			"so Cisco did not replace it; the mark (%s) was lifted", now.UTC().Format(time.RFC3339), next.AccessKeyID, e.key.LastError)
 		next.StaleClearedAt, next.LiftRechecksDone = now, 0
 	}
-	if err := b.putKey(ctx, req.Storage, name, next); err != nil {
+	if err := o.storeKey(ctx, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
 	resp = keyResponse(next)
 	switch {

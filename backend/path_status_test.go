@@ -34,7 +34,7 @@ func TestStatus_UrgencyOrderAndAgreementWithConfig(t *testing.T) {
 	if err := env.storage.Put(context.Background(), &logical.StorageEntry{Key: configPrefix + "broken", Value: []byte("{")}); err != nil {
 		t.Fatal(err)
 	}
-	env.b.dropCached("broken")
+	env.b.orgs.Drop("broken")
 	if _, err := env.read("config/broken"); err == nil {
 		t.Fatal("an undecodable entry was read")
 	}

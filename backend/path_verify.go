@@ -40,12 +40,13 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	cfg, checked := e.config, e.key
 	r := b.checkKey(ctx, cfg, checked, checkVerify)
 	now := b.now()
-	current, unlock, err := b.lockOrg(ctx, req.Storage, name)
+	o, err := b.lockOrg(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	current = b.recordCheckLocked(ctx, req.Storage, name, current, checked, r)
-	unlock()
+	o.recordCheck(ctx, checked, r)
+	current := o.e
+	o.unlock()
 
 	data := map[string]interface{}{
 		"access_key_id": checked.AccessKeyID,

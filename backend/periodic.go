@@ -149,7 +149,7 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 		e, _ := b.cached(name)
 		if e == nil {
 			// Dropped since the refill: the next tick reads and requeues it.
-			b.markDropped(name)
+			b.orgs.MarkDropped(name)
 			continue
 		}
 		s.warnDeadline(name, e, now)

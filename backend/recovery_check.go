@@ -53,13 +53,14 @@ func (b *backend) checkStaleKey(ctx context.Context, name string) *staleCheck {
 	return &staleCheck{key: e.key, result: b.checkKey(ctx, e.config, e.key, checkRecovery), at: at}
 }
 
-// useStaleCheckLocked decides, under the name's lock, what a recovery
-// does with its check. A key that did not pass is rotated (next nil,
+// useStaleCheck decides, under the name's lock, what a recovery does with
+// its check. A key that did not pass is rotated (next nil,
 // rotate true). A key that passed is not, unless its schedule makes it
 // due: the mark is lifted when the pass proves the key works, else the
 // recovery waits until a check can prove it. next is the stored key;
 // rotate says whether the rotation goes on, on next when it is not nil.
-func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, c *staleCheck) (next *keyState, rotate bool, err error) {
+func (o *lockedOrg) useStaleCheck(ctx context.Context, c *staleCheck) (next *keyState, rotate bool, err error) {
+	b, name, e := o.b, o.name, o.e
 	k := e.key
 	if c == nil || !sameKeyHistory(c.key, k) || !k.Stale || k.Replaced || e.config.DisableKeyCheck {
 		return nil, true, nil
@@ -86,10 +87,9 @@ func (b *backend) useStaleCheckLocked(ctx context.Context, s logical.Storage, na
 		}
 		rotate = true
 	}
-	if err := b.putKey(ctx, s, name, next); err != nil {
+	if err := o.storeKey(ctx, next); err != nil {
 		return nil, false, fmt.Errorf("storing the stale key's check: %w", err)
 	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
 	if !lift {
 		b.logger.Info("the stale key still works, but too soon after the mark to prove that Cisco did not replace it; checking again then",
 			"name", name, "access_key_id", k.AccessKeyID, "retry_at", next.RetryAt.Format(time.RFC3339))
@@ -147,20 +147,20 @@ func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) 
 // recordLiftRecheck stores a re-check that AWS passed, if the key is still
 // the one lifted then.
 func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult, at time.Time) {
-	b.afterCheckLocked(ctx, s, name, "record the re-check of a lifted key", func(e *orgEntry) {
+	b.afterCheck(ctx, s, name, "record the re-check of a lifted key", func(o *lockedOrg) {
+		e := o.e
 		if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
 			return
 		}
-		counted := *e.key
-		counted.LiftRechecksDone = liftRechecksCovered(e.key, at)
-		b.recordCheckLocked(ctx, s, name, &orgEntry{config: e.config, key: &counted}, k, r)
+		o.recordCheck(ctx, k, r, func(next *keyState) { next.LiftRechecksDone = liftRechecksCovered(e.key, at) })
 	})
 }
 
 // remarkStale marks a lifted key stale again after AWS rejected it, so
 // that the next tick recovers it.
 func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
-	b.afterCheckLocked(ctx, s, name, "mark the rejected key stale", func(e *orgEntry) {
+	b.afterCheck(ctx, s, name, "mark the rejected key stale", func(o *lockedOrg) {
+		e := o.e
 		if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {
 			return
 		}
@@ -169,13 +169,13 @@ func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name strin
 		failed.markFailed(fmt.Sprintf("AWS STS rejects key %s, whose stale mark was lifted: Cisco replaced it after all (%s)",
 			k.AccessKeyID, r.Reason), now, true, true)
 		failed.RetryAt = now
-		if err := b.putKey(ctx, s, name, failed); err != nil {
+		if err := o.putKey(ctx, failed); err != nil {
 			// A WAL entry on the key makes a restart mark it stale too.
 			_, walErr := putRotationWAL(ctx, s, name, e.key, now)
 			b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
 				"error", err, "wal_written", walErr == nil)
 		}
-		b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+		o.setKey(failed)
 		b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
 			"access_key_id", k.AccessKeyID, "result", r.String())
 	})

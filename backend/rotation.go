@@ -84,14 +84,15 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	if trigger == triggerRecovery {
 		staleChecked = b.checkStaleKey(ctx, name)
 	}
-	e, unlock, err := b.lockOrg(ctx, s, name)
+	o, err := b.lockOrg(ctx, s, name)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	if e == nil {
+	defer o.unlock()
+	if o.e == nil {
 		return nil, errNotConfigured
 	}
+	e := o.e
 	// What made the tick call this was read before the lock; a manual
 	// rotation may have landed since.
 	if trigger != triggerManual {
@@ -100,13 +101,13 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		}
 	}
 	if !b.writeSafe() {
-		b.recordFailureLocked(ctx, s, name, e, logical.ErrReadOnly, trigger, "", b.now())
+		o.recordFailure(ctx, logical.ErrReadOnly, trigger, "", b.now())
 		return nil, logical.ErrReadOnly
 	}
 	if trigger == triggerRecovery {
-		checked, rotate, err := b.useStaleCheckLocked(ctx, s, name, e, staleChecked)
+		checked, rotate, err := o.useStaleCheck(ctx, staleChecked)
 		if err != nil {
-			b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
+			o.recordFailure(ctx, err, trigger, "", b.now())
 			return nil, err
 		}
 		if !rotate {
@@ -115,15 +116,16 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 			return checked, errNotDue
 		}
 		if checked != nil {
-			e, trigger = &orgEntry{config: e.config, key: checked}, triggerScheduled
+			trigger = triggerScheduled
 		}
+		e = o.e
 	}
 	release, err := b.limiter.acquire(ctx, e.config.apiKey())
 	if err != nil {
 		// Cisco's rate limit or the caller's deadline only postpone; a busy
 		// API key is a failed attempt.
 		if errors.Is(err, errAPIKeyBusy) {
-			b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
+			o.recordFailure(ctx, err, trigger, "", b.now())
 		}
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	ctx = context.WithoutCancel(ctx)
 	walID, err := putRotationWAL(ctx, s, name, e.key, b.now())
 	if err != nil {
-		b.recordFailureLocked(ctx, s, name, e, err, trigger, "", b.now())
+		o.recordFailure(ctx, err, trigger, "", b.now())
 		return nil, err
 	}
 	issued, callErr := b.client(name, e.config).rotateKey(ctx)
@@ -144,7 +146,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		if errors.As(callErr, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
 			b.resetClient(name)
 		}
-		b.recordFailureLocked(ctx, s, name, e, callErr, trigger, walID, now)
+		o.recordFailure(ctx, callErr, trigger, walID, now)
 		return nil, callErr
 	}
 	if issued.CreationDateMissing {
@@ -156,11 +158,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	next := successor(e.key, *issued, originRotation, now)
 	next.SettledRotation = walID
-	if err := b.putKey(ctx, s, name, next); err != nil {
-		return nil, b.storeLostKeyLocked(ctx, s, name, e, issued.AccessKeyID, err, trigger, walID, now)
+	if err := o.putKey(ctx, next); err != nil {
+		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID, now)
 	}
 	b.deleteRotationWAL(ctx, s, name, walID)
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: next})
+	o.setKey(next)
 	b.metrics.rotations.WithLabelValues(name, trigger, "success").Inc()
 	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
 	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
@@ -168,23 +170,24 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	return next, nil
 }
 
-// storeLostKeyLocked records that Cisco replaced the key and the new one
-// could not be stored: the served key is dead. The stale mark is stored if
+// storeLostKey records that Cisco replaced the key and the new one could
+// not be stored: the served key is dead. The stale mark is stored if
 // storage takes it; else the WAL entry stays, so a restart sees it too.
-func (b *backend) storeLostKeyLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, lostID string, cause error, trigger, walID string, now time.Time) error {
+func (o *lockedOrg) storeLostKey(ctx context.Context, lostID string, cause error, trigger, walID string, now time.Time) error {
+	b, s, name := o.b, o.s, o.name
 	lostErr := &lostKeyError{name: name, accessKeyID: lostID, cause: cause}
 	b.logger.Error("the key Cisco issued could not be stored and is lost; a new rotation is needed",
 		"name", name, "access_key_id", lostID, "error", cause)
-	failed := failedCopy(e.key)
+	failed := failedCopy(o.e.key)
 	failed.markFailed(lostErr.Error(), now, true, true)
 	failed.Replaced = true
 	failed.SettledRotation = walID
-	if err := b.putKey(ctx, s, name, failed); err != nil {
+	if err := o.putKey(ctx, failed); err != nil {
 		b.walPending.Store(true)
 	} else {
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	o.setKey(failed)
 	b.metrics.rotations.WithLabelValues(name, trigger, "lost").Inc()
 	b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
 	return lostErr
@@ -203,19 +206,20 @@ func (e *lostKeyError) Error() string {
 
 func (e *lostKeyError) Unwrap() error { return e.cause }
 
-// recordFailureLocked records and logs a failed attempt on the
-// organization. Ambiguous failures mark the key stale; scheduled ones retry
-// with backoff. walID is the attempt's WAL entry, empty when the attempt
-// ended before Cisco was called.
-func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, name string, e *orgEntry, callErr error, trigger, walID string, now time.Time) {
+// recordFailure records and logs a failed attempt on the organization.
+// Ambiguous failures mark the key stale; scheduled ones retry with
+// backoff. walID is the attempt's WAL entry, empty when the attempt ended
+// before Cisco was called.
+func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, walID string, now time.Time) {
+	b, s, name := o.b, o.s, o.name
 	ctx = context.WithoutCancel(ctx)
-	failed := failedCopy(e.key)
+	failed := failedCopy(o.e.key)
 	ambiguous := isAmbiguous(callErr)
 	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
 	if walID != "" {
 		failed.SettledRotation = walID
 	}
-	if err := b.putKey(ctx, s, name, failed); err != nil {
+	if err := o.putKey(ctx, failed); err != nil {
 		// Keep the WAL: the next tick or a restart settles it again.
 		b.logger.Error("could not store the rotation failure", "name", name, "error", err)
 		if walID != "" {
@@ -224,7 +228,7 @@ func (b *backend) recordFailureLocked(ctx context.Context, s logical.Storage, na
 	} else if walID != "" {
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
-	b.setOrgLocked(name, &orgEntry{config: e.config, key: failed})
+	o.setKey(failed)
 	b.metrics.rotations.WithLabelValues(name, trigger, "failure").Inc()
 	level := b.logger.Warn
 	if ambiguous {

@@ -149,12 +149,16 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 		return false, nil
 	}
 	// Called while the mount loads, so it takes the lock without lockOrg.
-	unlock := b.lockName(w.Name)
-	defer unlock()
+	o, err := b.lockName(ctx, s, w.Name)
+	if err != nil {
+		return false, err
+	}
+	defer o.unlock()
 	e, err := b.org(ctx, s, w.Name)
 	if err != nil {
 		return false, err
 	}
+	o.e = e
 	if e == nil {
 		return true, nil // deleted since
 	}
@@ -175,18 +179,18 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 		failed.RetryAt = now // as soon as possible
 		failed.SettledRotation = id
 	}
-	if err := b.putKey(ctx, s, w.Name, failed); err != nil {
+	if err := o.putKey(ctx, failed); err != nil {
 		// The cache still takes the mark, so reads say stale and the tick
 		// recovers; the entry stays for a restart, and this walk goes on.
 		b.logger.Error("could not store the stale mark of an unfinished rotation; keeping its WAL entry",
 			"name", w.Name, "error", err)
-		b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
+		o.setKey(failed)
 		return false, nil
 	}
 	if e.key != nil && e.key.SettledRotation == id {
 		return true, nil // the outcome this node knew is now stored too
 	}
-	b.setOrgLocked(w.Name, &orgEntry{config: e.config, key: failed})
+	o.setKey(failed)
 	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
 		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
 	return true, nil
