@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/rotation"
 	"github.com/robfig/cron/v3"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 const (
@@ -94,8 +96,8 @@ func (c *orgConfig) tokenURL() string {
 	return providerURLs[c.Provider].token
 }
 
-func (c *orgConfig) settings() ciscoSettings {
-	return ciscoSettings{
+func (c *orgConfig) settings() cisco.Settings {
+	return cisco.Settings{
 		ClientID:     c.ClientID,
 		ClientSecret: c.ClientSecret,
 		OrgID:        c.OrgID,

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 // Triggers of a key check, reported in metrics and logs.
@@ -207,7 +209,7 @@ const (
 // checkImportedKey checks a key before an import stores it. AWS may not
 // know a key refreshed a moment ago, so an unknown id of a fresh key is
 // checked again for a few seconds.
-func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k issuedKey, now time.Time) keyCheckResult {
+func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k cisco.IssuedKey, now time.Time) keyCheckResult {
 	key := &keyState{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
 	r := b.checkKey(ctx, cfg, key, checkImport)
 	fresh := now.Sub(k.CreationDate) < freshKeyAge

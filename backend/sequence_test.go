@@ -23,6 +23,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -624,7 +625,7 @@ func (h *history) crash() {
 	h.view = &crashableStorage{Storage: h.env.storage}
 	// A failed load is retried by the next request, as in Vault.
 	_ = h.env.boot(h.view)
-	h.env.b.limiter.limits = nil
+	h.env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
 	h.env.b.storeRetryWait = time.Millisecond
 	h.lastRotated = map[string]time.Time{}
 	sequenceCoverage.crashes.Add(1)
