@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // Version is stamped at build time with -ldflags "-X ...backend.Version=v1.2.3".
@@ -78,7 +79,7 @@ type backend struct {
 	metrics *mountMetrics
 	// checker checks keys against AWS STS; probes runs the background
 	// checks of rotated keys.
-	checker *keyChecker
+	checker *stscheck.Checker
 	probes  *keyProbes
 }
 
@@ -104,7 +105,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	b.sched = newScheduler(b)
 	b.limiter = cisco.NewLimiter()
 	b.metrics = newMountMetrics()
-	b.checker = newKeyChecker(nil, 0)
+	b.checker = stscheck.New()
 	b.probes = newKeyProbes()
 	b.logger = hclog.NewNullLogger()
 	if conf != nil && conf.Logger != nil {

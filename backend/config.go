@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 const (
@@ -108,7 +109,7 @@ func (c *orgConfig) settings() cisco.Settings {
 
 // stsURL is where this organization's key is checked.
 func (c *orgConfig) stsURL() string {
-	return stsEndpoint(c.STSURL, c.stsRegion())
+	return stscheck.Endpoint(c.STSURL, c.stsRegion())
 }
 
 // stsRegion is the bucket's region, which signs key checks; empty when

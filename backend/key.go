@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 const keyPrefix = "key/"
@@ -53,7 +54,7 @@ type keyState struct {
 	VerifiedAt  time.Time `json:"key_verified_at"`
 	VerifyError string    `json:"key_verify_error,omitempty"`
 	// CheckResult is the last check's outcome; empty before any check.
-	CheckResult keyCheckOutcome `json:"key_check_result,omitempty"`
+	CheckResult stscheck.Outcome `json:"key_check_result,omitempty"`
 	// StaleCleared says why a stale mark was lifted without a rotation,
 	// and StaleClearedAt when: the key is checked again for a while after,
 	// and LiftRechecksDone counts those re-checks. They are stored so that
@@ -197,10 +198,10 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 }
 
 // withCheck is a copy of k with a check's result recorded.
-func (k *keyState) withCheck(r keyCheckResult, now time.Time) *keyState {
+func (k *keyState) withCheck(r stscheck.Result, now time.Time) *keyState {
 	copied := *k
 	copied.CheckResult = r.Outcome
-	if r.Outcome == keyValid {
+	if r.Outcome == stscheck.Valid {
 		copied.VerifiedAt, copied.VerifyError = now, ""
 	} else {
 		copied.VerifyError = now.UTC().Format(time.RFC3339) + ": " + r.String()

@@ -325,7 +325,7 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 		m := h.model[name]
 		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
 		// An STS that gave no answer lately is not asked again for a while.
-		stsAnswers := !h.env.b.checker.silent(fmt.Sprint(d["sts_url"]))
+		stsAnswers := !h.env.b.checker.Silent(fmt.Sprint(d["sts_url"]))
 		if d["key_state"] == "stale" && d["key_check"] == true && works && stsAnswers && !h.scheduleDue(name, d) {
 			st.allowed[name] = 0
 			sequenceCoverage.workingStale.Add(1)
