@@ -73,9 +73,13 @@ lint:
 bench: build
 	VERSION=$(VERSION) scripts/bench.sh
 
+# Each target runs in its own package: target:package.
+FUZZ_TARGETS := FuzzParseRotateReply:./internal/cisco/ FuzzParseKeyCreationDate:./internal/cisco/ \
+	FuzzParseDataPath:./backend/ FuzzValidateURL:./backend/ FuzzParseRotationSchedule:./backend/
 fuzz:
-	@for target in FuzzParseRotateReply FuzzParseKeyCreationDate FuzzParseDataPath FuzzValidateURL FuzzParseRotationSchedule; do \
-	  echo "== $$target"; $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime 60s ./backend/ || exit 1; \
+	@for spec in $(FUZZ_TARGETS); do \
+	  target=$${spec%%:*}; pkg=$${spec#*:}; \
+	  echo "== $$target"; $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime 60s $$pkg || exit 1; \
 	done
 
 clean:

@@ -11,7 +11,9 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/orgcache"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // Version is stamped at build time with -ldflags "-X ...backend.Version=v1.2.3".
@@ -28,7 +30,7 @@ type backend struct {
 	now func() time.Time
 	// transport carries every call to Cisco; nil means the default.
 	transport http.RoundTripper
-	// callTimeout bounds one Cisco call; zero means ciscoCallTimeout.
+	// callTimeout bounds one Cisco call; zero means cisco.CallTimeout.
 	callTimeout time.Duration
 	// storeRetryWait is the first wait between attempts to store a key;
 	// tests shorten it.
@@ -43,7 +45,7 @@ type backend struct {
 	loaded   atomic.Bool
 	loadMu   sync.Mutex
 	clientMu sync.Mutex
-	clients  map[string]*ciscoClient
+	clients  map[string]*cisco.Client
 
 	inflightMu sync.Mutex
 	inflight   map[string]*rotationCall
@@ -54,11 +56,11 @@ type backend struct {
 	sched *scheduler
 	// limiter keeps every Cisco call, manual or scheduled, within the
 	// API key's rate limits.
-	limiter *apiKeyLimiter
+	limiter *cisco.Limiter
 	metrics *mountMetrics
 	// checker checks keys against AWS STS; probes runs the background
 	// checks of rotated keys.
-	checker *keyChecker
+	checker *stscheck.Checker
 	probes  *keyProbes
 }
 
@@ -73,15 +75,15 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 
 func newBackend(conf *logical.BackendConfig) *backend {
 	b := &backend{
-		now:        func() time.Time { return time.Now().UTC() },
+		now:      func() time.Time { return time.Now().UTC() },
 		orgs:     orgcache.New[orgEntry](),
-		clients:  make(map[string]*ciscoClient),
+		clients:  make(map[string]*cisco.Client),
 		inflight: make(map[string]*rotationCall),
 	}
 	b.sched = newScheduler(b)
-	b.limiter = newAPIKeyLimiter()
+	b.limiter = cisco.NewLimiter()
 	b.metrics = newMountMetrics()
-	b.checker = newKeyChecker(nil, 0)
+	b.checker = stscheck.New()
 	b.probes = newKeyProbes()
 	b.logger = hclog.NewNullLogger()
 	if conf != nil && conf.Logger != nil {
@@ -123,16 +125,16 @@ func (b *backend) clean(context.Context) {
 	b.probes.stop()
 	b.sched.reset()
 	b.clientMu.Lock()
-	b.clients = make(map[string]*ciscoClient)
+	b.clients = make(map[string]*cisco.Client)
 	b.clientMu.Unlock()
 }
 
 // client returns the cached Cisco client of an organization. Its token
 // survives until the config changes.
-func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
+func (b *backend) client(name string, cfg *orgConfig) *cisco.Client {
 	b.clientMu.Lock()
 	defer b.clientMu.Unlock()
-	if c, ok := b.clients[name]; ok && c.settings == cfg.settings() {
+	if c, ok := b.clients[name]; ok && c.Settings() == cfg.settings() {
 		return c
 	}
 	c := b.newClient(cfg)
@@ -141,16 +143,17 @@ func (b *backend) client(name string, cfg *orgConfig) *ciscoClient {
 }
 
 // newClient builds a Cisco client whose calls the metrics count.
-func (b *backend) newClient(cfg *orgConfig) *ciscoClient {
+func (b *backend) newClient(cfg *orgConfig) *cisco.Client {
 	transport := b.transport
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	return newCiscoClient(cfg.settings(), instrumentedTransport{next: transport, metrics: b.metrics}, b.callTimeout, b.now)
+	return cisco.NewClient(cfg.settings(), cisco.WithTransport(instrumentedTransport{next: transport, metrics: b.metrics}),
+		cisco.WithTimeout(b.callTimeout), cisco.WithClock(b.now))
 }
 
 // keepClient caches a client built for a config that is now stored.
-func (b *backend) keepClient(name string, c *ciscoClient) {
+func (b *backend) keepClient(name string, c *cisco.Client) {
 	b.clientMu.Lock()
 	b.clients[name] = c
 	b.clientMu.Unlock()
@@ -167,7 +170,7 @@ func (b *backend) ciscoCallTimeout() time.Duration {
 	if b.callTimeout > 0 {
 		return b.callTimeout
 	}
-	return ciscoCallTimeout
+	return cisco.CallTimeout
 }
 
 // writeSafe reports whether this node may call Cisco and write: the active

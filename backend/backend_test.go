@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 const (
@@ -112,7 +113,7 @@ func (e *testEnv) boot(storage logical.Storage) error {
 	b.now = e.clock.Now
 	// Key checks reach only the simulator: a config without sts_url gets
 	// "unknown" at once instead of a wait on AWS.
-	b.checker = newKeyChecker(loopbackOnly{}, 0)
+	b.checker = stscheck.New(stscheck.WithTransport(loopbackOnly{}))
 	b.probes.firstWait, b.probes.window = 20*time.Millisecond, 5*time.Second
 	if err := b.Setup(context.Background(), conf); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -94,7 +95,7 @@ func BenchmarkRotate(b *testing.B) {
 	_, srv := benchSim(b, 1)
 	storage := newTestStorage()
 	be := benchBackend(b, storage, func() time.Time { return time.Now().UTC() })
-	be.limiter.limits = nil
+	be.limiter = cisco.NewLimiter(cisco.WithLimits())
 	cfg := &orgConfig{Provider: providerUmbrella, ClientID: "client-00000", ClientSecret: "secret",
 		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token", RotationPeriod: defaultRotationPeriod}
 	if err := putJSON(context.Background(), storage, configPrefix+"acme", cfg); err != nil {
@@ -117,15 +118,15 @@ func BenchmarkRotate(b *testing.B) {
 // cached token: the cost of Cisco's side and HTTP alone.
 func BenchmarkRotateBaseline(b *testing.B) {
 	_, srv := benchSim(b, 1)
-	c := newCiscoClient(ciscoSettings{ClientID: "client-00000", ClientSecret: "secret",
-		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token"}, nil, 0, nil)
-	if _, err := c.rotateKey(context.Background()); err != nil {
+	c := cisco.NewClient(cisco.Settings{ClientID: "client-00000", ClientSecret: "secret",
+		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token"})
+	if _, err := c.RotateKey(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.rotateKey(context.Background()); err != nil {
+		if _, err := c.RotateKey(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,9 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/rotation"
 	"github.com/robfig/cron/v3"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 const (
@@ -94,8 +97,8 @@ func (c *orgConfig) tokenURL() string {
 	return providerURLs[c.Provider].token
 }
 
-func (c *orgConfig) settings() ciscoSettings {
-	return ciscoSettings{
+func (c *orgConfig) settings() cisco.Settings {
+	return cisco.Settings{
 		ClientID:     c.ClientID,
 		ClientSecret: c.ClientSecret,
 		OrgID:        c.OrgID,
@@ -106,7 +109,7 @@ func (c *orgConfig) settings() ciscoSettings {
 
 // stsURL is where this organization's key is checked.
 func (c *orgConfig) stsURL() string {
-	return stsEndpoint(c.STSURL, c.stsRegion())
+	return stscheck.Endpoint(c.STSURL, c.stsRegion())
 }
 
 // stsRegion is the bucket's region, which signs key checks; empty when

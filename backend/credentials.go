@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 // credentialsChanged reports whether a config write changes what the token
@@ -17,16 +19,16 @@ func credentialsChanged(prev, next *orgConfig) bool {
 }
 
 // verifyCredentials fetches a token with c, within one Cisco call's time.
-func (b *backend) verifyCredentials(ctx context.Context, c *ciscoClient) error {
+func (b *backend) verifyCredentials(ctx context.Context, c *cisco.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, b.ciscoCallTimeout())
 	defer cancel()
-	return c.verify(ctx)
+	return c.Verify(ctx)
 }
 
 // credentialCheckMessage says what a failed check means and how to fix it.
 func credentialCheckMessage(cfg *orgConfig, err error) string {
 	const skip = " Nothing was stored. To store the config without this check (offline setup), write it with verify_connection=false."
-	var ce *ciscoError
+	var ce *cisco.Error
 	if !errors.As(err, &ce) {
 		return "checking the API key failed: " + err.Error() + "." + skip
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -163,7 +164,7 @@ func rotateOnce(env *testEnv, mode string) {
 // concurrent reads. A read never pairs one version's id with another's secret.
 func TestConcurrentRotatesAndReads(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.limiter.limits = nil
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
 	env.configure("acme", nil)
 	env.mustRotate("acme")
 

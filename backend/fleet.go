@@ -6,6 +6,8 @@ package backend
 import (
 	"sort"
 	"time"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // orgStatus is one organization's standing. It holds no secret.
@@ -23,7 +25,7 @@ type orgStatus struct {
 	automationDisabled  bool
 	verifiedAt          time.Time // when AWS last accepted the key
 	verifyError         string    // the last check's failure, if any
-	checkResult         keyCheckOutcome
+	checkResult         stscheck.Outcome
 }
 
 // fleet returns every cached organization's standing, most urgent first: a

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 const keyPrefix = "key/"
@@ -51,7 +54,7 @@ type keyState struct {
 	VerifiedAt  time.Time `json:"key_verified_at"`
 	VerifyError string    `json:"key_verify_error,omitempty"`
 	// CheckResult is the last check's outcome; empty before any check.
-	CheckResult keyCheckOutcome `json:"key_check_result,omitempty"`
+	CheckResult stscheck.Outcome `json:"key_check_result,omitempty"`
 	// StaleCleared says why a stale mark was lifted without a rotation,
 	// and StaleClearedAt when: the key is checked again for a while after,
 	// and LiftRechecksDone counts those re-checks. They are stored so that
@@ -135,7 +138,7 @@ func getKey(ctx context.Context, s logical.Storage, name string) (*keyState, err
 
 // successor is the key that replaces prev: a new version with a clean
 // status.
-func successor(prev *keyState, k issuedKey, origin string, now time.Time) *keyState {
+func successor(prev *keyState, k cisco.IssuedKey, origin string, now time.Time) *keyState {
 	version := 0
 	if prev != nil {
 		version = prev.Version
@@ -171,10 +174,10 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 }
 
 // withCheck is a copy of k with a check's result recorded.
-func (k *keyState) withCheck(r keyCheckResult, now time.Time) *keyState {
+func (k *keyState) withCheck(r stscheck.Result, now time.Time) *keyState {
 	copied := *k
 	copied.CheckResult = r.Outcome
-	if r.Outcome == keyValid {
+	if r.Outcome == stscheck.Valid {
 		copied.VerifiedAt, copied.VerifyError = now, ""
 	} else {
 		copied.VerifyError = now.UTC().Format(time.RFC3339) + ": " + r.String()
@@ -213,30 +216,30 @@ const clockSkew = 5 * time.Minute
 
 // parseImportedKey validates a key pair refreshed in Cisco's dashboard.
 // Its errors are caller mistakes, and never quote the secret.
-func parseImportedKey(id, secret, date string, now time.Time) (issuedKey, error) {
+func parseImportedKey(id, secret, date string, now time.Time) (cisco.IssuedKey, error) {
 	id, secret = strings.TrimSpace(id), strings.TrimSpace(secret)
 	switch {
 	case id == "":
-		return issuedKey{}, errors.New("access_key_id is required")
-	case !accessKeyIDPattern.MatchString(id):
-		return issuedKey{}, errors.New("access_key_id must be 16 to 128 upper-case letters and digits, e.g. AKIARB5FPGFNZR3BZAXN")
+		return cisco.IssuedKey{}, errors.New("access_key_id is required")
+	case !cisco.AccessKeyIDPattern.MatchString(id):
+		return cisco.IssuedKey{}, errors.New("access_key_id must be 16 to 128 upper-case letters and digits, e.g. AKIARB5FPGFNZR3BZAXN")
 	case secret == "":
-		return issuedKey{}, errors.New("secret_access_key is required")
-	case !secretKeyPattern.MatchString(secret):
-		return issuedKey{}, errors.New("secret_access_key must be 16 to 128 characters of A-Z, a-z, 0-9, /, + and =")
+		return cisco.IssuedKey{}, errors.New("secret_access_key is required")
+	case !cisco.SecretKeyPattern.MatchString(secret):
+		return cisco.IssuedKey{}, errors.New("secret_access_key must be 16 to 128 characters of A-Z, a-z, 0-9, /, + and =")
 	case strings.TrimSpace(date) == "":
-		return issuedKey{}, errors.New("key_creation_date is required, e.g. 2025-03-12T22:00:00 (UTC) or 2025-03-12T22:00:00Z")
+		return cisco.IssuedKey{}, errors.New("key_creation_date is required, e.g. 2025-03-12T22:00:00 (UTC) or 2025-03-12T22:00:00Z")
 	}
-	created, err := parseKeyCreationDate(date)
+	created, err := cisco.ParseKeyCreationDate(date)
 	if err != nil {
-		return issuedKey{}, fmt.Errorf("key_creation_date: %w", err)
+		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date: %w", err)
 	}
 	switch {
 	case created.After(now.Add(clockSkew)):
-		return issuedKey{}, fmt.Errorf("key_creation_date %s is in the future", created.Format(time.RFC3339))
+		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date %s is in the future", created.Format(time.RFC3339))
 	case !created.Add(keyLifetime).After(now):
-		return issuedKey{}, fmt.Errorf("key_creation_date %s is 90 days or more ago: Cisco has locked this key; "+
+		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date %s is 90 days or more ago: Cisco has locked this key; "+
 			"refresh it in Cisco's dashboard and import the new one", created.Format(time.RFC3339))
 	}
-	return issuedKey{AccessKeyID: id, SecretAccessKey: secret, CreationDate: created}, nil
+	return cisco.IssuedKey{AccessKeyID: id, SecretAccessKey: secret, CreationDate: created}, nil
 }

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // Interleavings of the key check with rotations: the check runs outside
@@ -187,7 +187,7 @@ func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 		t.Fatal("the simulator refused the refresh")
 	}
 	k := env.awaitRemark(liftRechecks[0])
-	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != keyInvalid {
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
 		t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
 	}
 	before := env.simOrg().Rotations
@@ -235,7 +235,7 @@ func TestRecovery_UnreachableSTSIsCheckedOncePerTick(t *testing.T) {
 			t.Fatalf("%s: the rotation should have failed", name)
 		}
 	}
-	env.b.checker = newKeyChecker(nil, 100*time.Millisecond)
+	env.b.checker = stscheck.New(stscheck.WithTimeout(100 * time.Millisecond))
 	env.clock.Advance(2 * time.Hour)
 	before := env.sim.State()
 	env.injectFault(ciscosim.Fault{Kind: "sts_delay", DelayMS: 1000, Count: 10})
@@ -271,28 +271,6 @@ func TestImport_OfAKeyCiscoReplacedKeepsItsMark(t *testing.T) {
 	env.assertTickRotatesOnce(2 * time.Hour)
 }
 
-// A check that its caller cut short says nothing of STS: it does not make
-// the recoveries skip their checks.
-func TestKeyCheck_CallerThatLeavesDoesNotSilenceSTS(t *testing.T) {
-	env := newTestEnv(t)
-	org := env.simOrg()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	env.b.checker.check(ctx, env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
-	if env.b.checker.silent(env.srv.URL) {
-		t.Fatal("a check its caller cancelled marked STS silent")
-	}
-	env.injectFault(ciscosim.Fault{Kind: "sts_drop"})
-	env.b.checker.check(context.Background(), env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
-	if !env.b.checker.silent(env.srv.URL) {
-		t.Fatal("a dropped connection did not mark STS silent")
-	}
-	env.b.checker.check(context.Background(), env.srv.URL, "", org.CurrentKeyID, org.SecretAccessKey)
-	if env.b.checker.silent(env.srv.URL) {
-		t.Fatal("an answer did not clear the mark")
-	}
-}
-
 // liftWorkingStaleKey marks acme's working key stale and lets a recovery
 // lift the mark.
 func (e *testEnv) liftWorkingStaleKey() {
@@ -322,7 +300,7 @@ func (e *testEnv) awaitRemark(d time.Duration) *keyState {
 	e.clock.Advance(d)
 	e.tick()
 	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
-	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != keyInvalid {
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
 		e.t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
 	}
 	return k

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // Triggers of a key check, reported in metrics and logs.
@@ -32,15 +35,15 @@ const (
 )
 
 // checkKey checks k with the organization's STS endpoint and counts it.
-func (b *backend) checkKey(ctx context.Context, cfg *orgConfig, k *keyState, trigger string) keyCheckResult {
-	r := b.checker.check(ctx, cfg.stsURL(), cfg.stsRegion(), k.AccessKeyID, k.SecretAccessKey)
+func (b *backend) checkKey(ctx context.Context, cfg *orgConfig, k *keyState, trigger string) stscheck.Result {
+	r := b.checker.Check(ctx, cfg.stsURL(), cfg.stsRegion(), k.AccessKeyID, k.SecretAccessKey)
 	b.metrics.keyChecks.WithLabelValues(trigger, string(r.Outcome)).Inc()
 	return r
 }
 
 // recordCheck stores a check's result on the served key, if it is still
 // the key that was checked; edits, if any, change the stored copy too.
-func (o *lockedOrg) recordCheck(ctx context.Context, checked *keyState, r keyCheckResult, edits ...func(next *keyState)) {
+func (o *lockedOrg) recordCheck(ctx context.Context, checked *keyState, r stscheck.Result, edits ...func(next *keyState)) {
 	e := o.e
 	if e == nil || e.key == nil || e.key.Version != checked.Version || e.key.AccessKeyID != checked.AccessKeyID {
 		return
@@ -130,7 +133,7 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 	b.probes.start(probeSlot{name: name}, func(ctx context.Context) {
 		deadline := time.Now().Add(b.probes.window)
 		wait := b.probes.firstWait
-		var r keyCheckResult
+		var r stscheck.Result
 		for {
 			if time.Now().Add(wait).After(deadline) {
 				wait = time.Until(deadline)
@@ -145,14 +148,14 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 			if ctx.Err() != nil {
 				return
 			}
-			if r.Outcome == keyValid || !time.Now().Before(deadline) {
+			if r.Outcome == stscheck.Valid || !time.Now().Before(deadline) {
 				break
 			}
 			if wait *= 2; wait > keyProbeMaxWait {
 				wait = keyProbeMaxWait
 			}
 		}
-		if r.Outcome == keyValid {
+		if r.Outcome == stscheck.Valid {
 			b.logger.Info("AWS accepts the rotated key", "name", name, "access_key_id", k.AccessKeyID, "account", r.Account)
 		} else {
 			b.logger.Error("AWS has not accepted the rotated key within the probe window; consumers may hold a key that does not work",
@@ -174,7 +177,7 @@ func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
 }
 
 // recordProbe records a probe's outcome under the name's lock.
-func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
+func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result) {
 	b.afterCheck(ctx, s, name, "record the key check", func(o *lockedOrg) {
 		o.recordCheck(ctx, k, r)
 	})
@@ -207,12 +210,12 @@ const (
 // checkImportedKey checks a key before an import stores it. AWS may not
 // know a key refreshed a moment ago, so an unknown id of a fresh key is
 // checked again for a few seconds.
-func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k issuedKey, now time.Time) keyCheckResult {
+func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k cisco.IssuedKey, now time.Time) stscheck.Result {
 	key := &keyState{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
 	r := b.checkKey(ctx, cfg, key, checkImport)
 	fresh := now.Sub(k.CreationDate) < freshKeyAge
 	wait := b.probes.firstWait
-	for round := 0; fresh && r.Half == keyHalfID && round < importRecheckRounds; round++ {
+	for round := 0; fresh && r.Half == stscheck.HalfID && round < importRecheckRounds; round++ {
 		if sleepCtx(ctx, wait) != nil {
 			break
 		}
@@ -223,9 +226,9 @@ func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k issued
 }
 
 // importRefusedMessage says which half of an imported key AWS rejected.
-func importRefusedMessage(accessKeyID string, r keyCheckResult) string {
+func importRefusedMessage(accessKeyID string, r stscheck.Result) string {
 	const skip = " Nothing was stored. To store it without the check, write verify=false."
-	if r.Half == keyHalfSecret {
+	if r.Half == stscheck.HalfSecret {
 		return fmt.Sprintf("AWS STS rejected secret_access_key: it does not belong to access_key_id %s (SignatureDoesNotMatch). "+
 			"Copy the secret access key again from Cisco's dashboard."+skip, accessKeyID)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -189,8 +190,8 @@ func TestLifecycle_FailuresBeforeTheCallAreRecorded(t *testing.T) {
 			return func() { env.storage.setFailPut(nil) }
 		},
 		"API key busy": func(env *testEnv) func() {
-			env.b.limiter.turnTimeout = 50 * time.Millisecond
-			release, err := env.b.limiter.acquire(context.Background(), mustConfig(env, "acme").apiKey())
+			env.b.limiter = cisco.NewLimiter(cisco.WithTurnTimeout(50 * time.Millisecond))
+			release, err := env.b.limiter.Acquire(context.Background(), mustConfig(env, "acme").apiKey())
 			if err != nil {
 				env.t.Fatal(err)
 			}
@@ -242,7 +243,7 @@ func TestLifecycle_TickStaysWithinItsBudget(t *testing.T) {
 		APIKeys:      []ciscosim.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: orgs}},
 		NoRateLimits: true,
 	}))
-	env.b.limiter.limits = nil
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
 	env.b.callTimeout = time.Second
 	env.b.sched.budget = 1500 * time.Millisecond
 	for _, org := range orgs {

@@ -17,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // metricsContentType is Prometheus's text exposition format.
@@ -152,7 +154,7 @@ func fleetFamilies(rows []orgStatus, unreadable int) []*dto.MetricFamily {
 		}
 		gauge(verifyFailedMetric, verifyFailed)
 		rejected := 0.0
-		if st.checkResult == keyInvalid {
+		if st.checkResult == stscheck.Invalid {
 			rejected = 1
 		}
 		gauge(keyRejectedMetric, rejected)

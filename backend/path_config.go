@@ -5,6 +5,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 func pathConfig(b *backend) []*framework.Path {
@@ -140,7 +142,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := applyConfigFields(cfg, d, prev == nil, b.now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	var checked *ciscoClient
+	var checked *cisco.Client
 	if d.Get("verify_connection").(bool) && (prev == nil || credentialsChanged(prev.config, cfg)) {
 		checked = b.newClient(cfg)
 		if err := b.verifyCredentials(ctx, checked); err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 func TestCreds_NoKeyYetSaysHowToGetOne(t *testing.T) {
@@ -74,7 +76,7 @@ func TestCreds_ScheduleStillReportsRotationPeriod(t *testing.T) {
 func TestCreds_ReadNeverSeesATornPair(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	env.b.limiter.limits = nil
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
 	env.mustRotate("acme")
 
 	var mu sync.Mutex

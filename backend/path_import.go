@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 func pathImport(b *backend) []*framework.Path {
@@ -63,10 +65,10 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	// The check runs before the name's lock: a rotation must not wait for
 	// AWS, and a refused key leaves storage as it was.
 	before := e.key
-	var check *keyCheckResult
+	var check *stscheck.Result
 	if d.Get("verify").(bool) && !e.config.DisableKeyCheck {
 		r := b.checkImportedKey(ctx, e.config, imported, now)
-		if r.Outcome == keyInvalid {
+		if r.Outcome == stscheck.Invalid {
 			return logical.ErrorResponse(importRefusedMessage(imported.AccessKeyID, r)), nil
 		}
 		check = &r
@@ -115,7 +117,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	switch {
 	case check == nil:
 		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f <mount>/verify/" + name)
-	case check.Outcome == keyUnknown:
+	case check.Outcome == stscheck.Unknown:
 		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f <mount>/verify/" + name)
 	}
 	if keptStale {

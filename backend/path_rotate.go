@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 func pathRotate(b *backend) []*framework.Path {
@@ -40,13 +42,13 @@ func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *
 // rotateErrorResponse maps a rotation error: caller mistakes are 400s,
 // Cisco's failures 502s, our own 500s.
 func rotateErrorResponse(name string, err error) (*logical.Response, error) {
-	var ce *ciscoError
+	var ce *cisco.Error
 	var lost *lostKeyError
-	var limited *rateLimitedError
+	var limited *cisco.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
 		return nil, logical.CodedError(http.StatusTooManyRequests, "rotation not started: "+err.Error())
-	case errors.Is(err, errAPIKeyBusy):
+	case errors.Is(err, cisco.ErrAPIKeyBusy):
 		return nil, logical.CodedError(http.StatusServiceUnavailable, "rotation not started: "+err.Error())
 	case errors.Is(err, errNotConfigured):
 		return notConfiguredResponse(name), nil

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -37,7 +38,7 @@ func TestRotate_CredsEqualSimulatorKey(t *testing.T) {
 	if creds.Secret != nil {
 		t.Fatal("creds must have no lease")
 	}
-	wantCreated, _ := parseKeyCreationDate(org.KeyCreationDate)
+	wantCreated, _ := cisco.ParseKeyCreationDate(org.KeyCreationDate)
 	if creds.Data["key_creation_date"] != wantCreated.Format(time.RFC3339) ||
 		creds.Data["expires_at"] != wantCreated.Add(keyLifetime).Format(time.RFC3339) ||
 		creds.Data["bucket"] != "cisco-managed-eu-central-1" || creds.Data["bucket_arn"] != "arn:aws:s3:::cisco-managed-eu-central-1" ||
@@ -331,7 +332,7 @@ func TestRotate_OwnRateLimitAnswers429(t *testing.T) {
 	env.configure("acme", nil)
 	// A limit of one call per hour: the second rotation cannot start
 	// within the call deadline.
-	env.b.limiter.limits = []rateLimit{{time.Hour, 1}}
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits(cisco.RateLimit{Window: time.Hour, Calls: 1}))
 	env.mustRotate("acme")
 	calls := env.sim.State().RotateCalls
 	_, err := env.rotate("acme")

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 func pathVerify(b *backend) []*framework.Path {
@@ -59,7 +61,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 		"reason":        r.Reason,
 	}
 	resp = &logical.Response{Data: data}
-	if r.Outcome != keyValid {
+	if r.Outcome != stscheck.Valid {
 		resp.AddWarning("the served key did not pass the check: " + r.String())
 	}
 	if current == nil || current.key == nil || current.key.Version != checked.Version {

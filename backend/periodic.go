@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 const (
@@ -202,7 +204,7 @@ func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name stri
 	// Failures are recorded and logged by the rotation; what is left here
 	// is a rotation that did not start.
 	if _, err := b.rotate(ctx, st, name, trigger); err != nil {
-		var rl *rateLimitedError
+		var rl *cisco.RateLimitedError
 		if errors.As(err, &rl) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errNotDue) {
 			b.logger.Debug("rotation postponed", "name", name, "reason", err.Error())
 		}

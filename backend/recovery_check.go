@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // staleCheckSettle is how long after a stale mark a check that passes
@@ -32,7 +34,7 @@ func settledSinceMark(k *keyState, t time.Time) bool {
 // that nothing waits on AWS under it.
 type staleCheck struct {
 	key    *keyState
-	result keyCheckResult
+	result stscheck.Result
 	at     time.Time
 }
 
@@ -43,7 +45,7 @@ func (b *backend) checkStaleKey(ctx context.Context, name string) *staleCheck {
 	if e == nil || !e.key.hasKey() || !e.key.Stale || e.key.Replaced || e.config.DisableKeyCheck {
 		return nil
 	}
-	if b.checker.silent(e.config.stsURL()) {
+	if b.checker.Silent(e.config.stsURL()) {
 		// Each check of an unreachable STS takes the check's full timeout,
 		// and a tick recovers its stale keys one after another: rotate.
 		b.logger.Warn("STS gave no answer lately; recovering the stale key without a check", "name", name, "sts_url", e.config.stsURL())
@@ -65,7 +67,7 @@ func (o *lockedOrg) useStaleCheck(ctx context.Context, c *staleCheck) (next *key
 	if c == nil || !sameKeyHistory(c.key, k) || !k.Stale || k.Replaced || e.config.DisableKeyCheck {
 		return nil, true, nil
 	}
-	if c.result.Outcome != keyValid {
+	if c.result.Outcome != stscheck.Valid {
 		b.logger.Warn("the stale key did not pass the check; rotating it", "name", name, "access_key_id", k.AccessKeyID, "result", c.result.String())
 		return nil, true, nil
 	}
@@ -133,9 +135,9 @@ func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) 
 		}
 		at := b.now()
 		switch r := b.checkKey(ctx, cfg, k, checkRecovery); r.Outcome {
-		case keyInvalid:
+		case stscheck.Invalid:
 			b.remarkStale(ctx, s, name, k, r)
-		case keyValid:
+		case stscheck.Valid:
 			b.recordLiftRecheck(ctx, s, name, k, r, at)
 		default:
 			b.logger.Warn("could not re-check the key whose stale mark was lifted; trying again at the next tick",
@@ -146,7 +148,7 @@ func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) 
 
 // recordLiftRecheck stores a re-check that AWS passed, if the key is still
 // the one lifted then.
-func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult, at time.Time) {
+func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result, at time.Time) {
 	b.afterCheck(ctx, s, name, "record the re-check of a lifted key", func(o *lockedOrg) {
 		e := o.e
 		if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
@@ -158,7 +160,7 @@ func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name
 
 // remarkStale marks a lifted key stale again after AWS rejected it, so
 // that the next tick recovers it.
-func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r keyCheckResult) {
+func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result) {
 	b.afterCheck(ctx, s, name, "mark the rejected key stale", func(o *lockedOrg) {
 		e := o.e
 		if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 // Triggers of a rotation, reported in events.
@@ -120,11 +122,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		}
 		e = o.e
 	}
-	release, err := b.limiter.acquire(ctx, e.config.apiKey())
+	release, err := b.limiter.Acquire(ctx, e.config.apiKey())
 	if err != nil {
 		// Cisco's rate limit or the caller's deadline only postpone; a busy
 		// API key is a failed attempt.
-		if errors.Is(err, errAPIKeyBusy) {
+		if errors.Is(err, cisco.ErrAPIKeyBusy) {
 			o.recordFailure(ctx, err, trigger, "", b.now())
 		}
 		return nil, err
@@ -139,10 +141,10 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		o.recordFailure(ctx, err, trigger, "", b.now())
 		return nil, err
 	}
-	issued, callErr := b.client(name, e.config).rotateKey(ctx)
+	issued, callErr := b.client(name, e.config).RotateKey(ctx)
 	now := b.now()
 	if callErr != nil {
-		var ce *ciscoError
+		var ce *cisco.Error
 		if errors.As(callErr, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
 			b.resetClient(name)
 		}
@@ -214,7 +216,7 @@ func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, w
 	b, s, name := o.b, o.s, o.name
 	ctx = context.WithoutCancel(ctx)
 	failed := failedCopy(o.e.key)
-	ambiguous := isAmbiguous(callErr)
+	ambiguous := cisco.IsAmbiguous(callErr)
 	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
 	if walID != "" {
 		failed.SettledRotation = walID

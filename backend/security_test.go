@@ -15,9 +15,6 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"*orgConfig":     &orgConfig{ClientID: "id", ClientSecret: secret},
 		"keyState":       keyState{AccessKeyID: "AKIA", SecretAccessKey: secret},
 		"*keyState":      &keyState{AccessKeyID: "AKIA", SecretAccessKey: secret},
-		"ciscoSettings":  ciscoSettings{ClientID: "id", ClientSecret: secret},
-		"issuedKey":      issuedKey{AccessKeyID: "AKIA", SecretAccessKey: secret},
-		"*issuedKey":     &issuedKey{AccessKeyID: "AKIA", SecretAccessKey: secret},
 		"orgEntry":       orgEntry{config: &orgConfig{ClientSecret: secret}, key: &keyState{SecretAccessKey: secret}},
 		"panic of entry": panicText(func() { panic(&orgConfig{ClientSecret: secret}) }),
 	}

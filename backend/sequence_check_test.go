@@ -29,6 +29,7 @@ import (
 	"github.com/hashicorp/vault/sdk/rotation"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // mayBeDue reports whether a tick now may rotate name: the model finds the
@@ -144,7 +145,7 @@ func (h *history) check(st *step) {
 		if d["key_state"] == "stale" {
 			sequenceCoverage.staleSeen.Add(1)
 		}
-		if d["key_check_result"] == string(keyInvalid) && served == org.CurrentKeyID {
+		if d["key_check_result"] == string(stscheck.Invalid) && served == org.CurrentKeyID {
 			h.fail("%s shows Cisco's current key %s as rejected by AWS: %v", name, served, d["key_verify_error"])
 		}
 		if failed {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -324,7 +325,7 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 		m := h.model[name]
 		works := d["access_key_id"] == sim.Orgs[m.orgID].CurrentKeyID && d["access_key_id"] == m.keyID
 		// An STS that gave no answer lately is not asked again for a while.
-		stsAnswers := !h.env.b.checker.silent(fmt.Sprint(d["sts_url"]))
+		stsAnswers := !h.env.b.checker.Silent(fmt.Sprint(d["sts_url"]))
 		if d["key_state"] == "stale" && d["key_check"] == true && works && stsAnswers && !h.scheduleDue(name, d) {
 			st.allowed[name] = 0
 			sequenceCoverage.workingStale.Add(1)
@@ -624,7 +625,7 @@ func (h *history) crash() {
 	h.view = &crashableStorage{Storage: h.env.storage}
 	// A failed load is retried by the next request, as in Vault.
 	_ = h.env.boot(h.view)
-	h.env.b.limiter.limits = nil
+	h.env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
 	h.env.b.storeRetryWait = time.Millisecond
 	h.lastRotated = map[string]time.Time{}
 	sequenceCoverage.crashes.Add(1)

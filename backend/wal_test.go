@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/framework"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
 func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
@@ -55,7 +57,7 @@ func (e *testEnv) crashAfterCiscoRotated(name string, version int) {
 		e.t.Fatal(err)
 	}
 	cfg, _ := getConfig(e.t.Context(), e.storage, name)
-	if _, err := newCiscoClient(cfg.settings(), nil, 0, nil).rotateKey(e.t.Context()); err != nil {
+	if _, err := cisco.NewClient(cfg.settings()).RotateKey(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
 }

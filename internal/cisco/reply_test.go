@@ -1,4 +1,4 @@
-package backend
+package cisco
 
 import (
 	"strings"
@@ -25,7 +25,7 @@ func TestParseKeyCreationDate(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := parseKeyCreationDate(tc.in)
+			got, err := ParseKeyCreationDate(tc.in)
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v", err)
 			}
@@ -71,7 +71,7 @@ func TestParseRotateReply(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 			}
-			ce := err.(*ciscoError)
+			ce := err.(*Error)
 			if ce.Ambiguous != tc.ambiguous || ce.NotEnabled != tc.notEnabled {
 				t.Fatalf("ambiguous=%v notEnabled=%v", ce.Ambiguous, ce.NotEnabled)
 			}
@@ -100,7 +100,7 @@ func FuzzParseRotateReply(f *testing.F) {
 			t.Fatalf("want exactly one of key and error")
 		}
 		if key != nil {
-			if status < 200 || status > 299 || !accessKeyIDPattern.MatchString(key.AccessKeyID) || !secretKeyPattern.MatchString(key.SecretAccessKey) {
+			if status < 200 || status > 299 || !AccessKeyIDPattern.MatchString(key.AccessKeyID) || !SecretKeyPattern.MatchString(key.SecretAccessKey) {
 				t.Fatalf("accepted an invalid reply: %d %+v", status, key)
 			}
 			if key.CreationDate.Location() != time.UTC {
@@ -115,7 +115,7 @@ func FuzzParseKeyCreationDate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseKeyCreationDate(s)
+		got, err := ParseKeyCreationDate(s)
 		if err == nil && got.Location() != time.UTC {
 			t.Fatal("not UTC")
 		}

@@ -1,4 +1,4 @@
-package backend
+package cisco
 
 // What Cisco answers: the issued key, typed errors, and the parsing of
 // rotateKey replies and key dates.
@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// issuedKey is a key pair that Cisco returned.
-type issuedKey struct {
+// IssuedKey is a key pair that Cisco returned.
+type IssuedKey struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	OldAccessKeyID  string
@@ -24,8 +24,8 @@ type issuedKey struct {
 	CreationDateMissing bool
 }
 
-// ciscoError is a failed call to Cisco. It never carries a secret.
-type ciscoError struct {
+// Error is a failed call to Cisco. It never carries a secret.
+type Error struct {
 	// Status is the HTTP status, 0 when no reply arrived.
 	Status int
 	// Message is Cisco's own "error" text, or what went wrong locally.
@@ -40,7 +40,7 @@ type ciscoError struct {
 	MissingScope bool
 }
 
-func (e *ciscoError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Ambiguous {
 		b.WriteString("outcome unknown, Cisco may have rotated the key and the reply was lost: ")
@@ -57,20 +57,24 @@ func (e *ciscoError) Error() string {
 	return b.String()
 }
 
-func (k issuedKey) String() string {
-	return fmt.Sprintf("issuedKey{access_key_id: %s, secret_access_key: <redacted>}", k.AccessKeyID)
+func (k IssuedKey) String() string {
+	return fmt.Sprintf("cisco.IssuedKey{access_key_id: %s, secret_access_key: <redacted>}", k.AccessKeyID)
 }
 
-func (k issuedKey) GoString() string { return k.String() }
+func (k IssuedKey) GoString() string { return k.String() }
 
-func isAmbiguous(err error) bool {
-	var ce *ciscoError
+// IsAmbiguous reports whether err is an Error after which Cisco may have
+// rotated the key.
+func IsAmbiguous(err error) bool {
+	var ce *Error
 	return errors.As(err, &ce) && ce.Ambiguous
 }
 
+// AccessKeyIDPattern and SecretKeyPattern are what a sane key pair looks
+// like.
 var (
-	accessKeyIDPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	secretKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9/+=]{16,128}$`)
+	AccessKeyIDPattern = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+	SecretKeyPattern   = regexp.MustCompile(`^[A-Za-z0-9/+=]{16,128}$`)
 )
 
 // rotateReply is Cisco's rotateKey body, success or error.
@@ -85,7 +89,7 @@ type rotateReply struct {
 // parseRotateReply classifies a complete rotateKey reply. Success needs a
 // 2xx, no error member, and a sane key pair. now dates a key whose
 // keyCreationDate is unreadable.
-func parseRotateReply(status int, body []byte, now time.Time) (*issuedKey, error) {
+func parseRotateReply(status int, body []byte, now time.Time) (*IssuedKey, error) {
 	var reply rotateReply
 	decodeErr := json.Unmarshal(body, &reply)
 	errText := ""
@@ -96,29 +100,29 @@ func parseRotateReply(status int, body []byte, now time.Time) (*issuedKey, error
 		}
 	}
 	if errText != "" && strings.Contains(strings.ToLower(errText), "not found iam key info") {
-		return nil, &ciscoError{Status: status, Message: "Cisco: " + errText, NotEnabled: true}
+		return nil, &Error{Status: status, Message: "Cisco: " + errText, NotEnabled: true}
 	}
 	switch {
 	case status >= 500:
-		return nil, &ciscoError{Status: status, Message: "Cisco server error: " + orText(errText, http.StatusText(status)), Ambiguous: true}
+		return nil, &Error{Status: status, Message: "Cisco server error: " + orText(errText, http.StatusText(status)), Ambiguous: true}
 	case status < 200 || status >= 300:
-		return nil, &ciscoError{Status: status, Message: "Cisco rejected the request: " + orText(errText, http.StatusText(status))}
+		return nil, &Error{Status: status, Message: "Cisco rejected the request: " + orText(errText, http.StatusText(status))}
 	case errText != "":
 		// A 2xx with an error body is Cisco's way of refusing.
-		return nil, &ciscoError{Status: status, Message: "Cisco: " + errText}
+		return nil, &Error{Status: status, Message: "Cisco: " + errText}
 	case decodeErr != nil:
-		return nil, &ciscoError{Status: status, Message: "unreadable reply body", Ambiguous: true}
+		return nil, &Error{Status: status, Message: "unreadable reply body", Ambiguous: true}
 	case reply.CurrentKeyID == "" || reply.SecretAccessKey == "":
-		return nil, &ciscoError{Status: status, Message: "reply has no key pair", Ambiguous: true}
-	case !accessKeyIDPattern.MatchString(reply.CurrentKeyID) || !secretKeyPattern.MatchString(reply.SecretAccessKey):
-		return nil, &ciscoError{Status: status, Message: "reply key pair has an unexpected format", Ambiguous: true}
+		return nil, &Error{Status: status, Message: "reply has no key pair", Ambiguous: true}
+	case !AccessKeyIDPattern.MatchString(reply.CurrentKeyID) || !SecretKeyPattern.MatchString(reply.SecretAccessKey):
+		return nil, &Error{Status: status, Message: "reply key pair has an unexpected format", Ambiguous: true}
 	}
-	key := &issuedKey{
+	key := &IssuedKey{
 		AccessKeyID:     reply.CurrentKeyID,
 		SecretAccessKey: reply.SecretAccessKey,
 		OldAccessKeyID:  reply.OldKeyID,
 	}
-	created, err := parseKeyCreationDate(reply.KeyCreationDate)
+	created, err := ParseKeyCreationDate(reply.KeyCreationDate)
 	if err != nil {
 		key.CreationDate = now.UTC()
 		key.CreationDateMissing = true
@@ -132,8 +136,8 @@ func parseRotateReply(status int, body []byte, now time.Time) (*issuedKey, error
 // seconds is accepted by time.Parse on its own.
 var keyDateLayouts = []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05"}
 
-// parseKeyCreationDate reads RFC 3339, or Cisco's zone-less form as UTC.
-func parseKeyCreationDate(s string) (time.Time, error) {
+// ParseKeyCreationDate reads RFC 3339, or Cisco's zone-less form as UTC.
+func ParseKeyCreationDate(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil

@@ -1,7 +1,7 @@
-package backend
+package cisco
 
-// The Cisco client knows nothing of Vault: it takes a context and connection
-// settings and returns a typed key or a typed error.
+// The Cisco client: it takes a context and connection settings and returns
+// a typed key or a typed error.
 
 import (
 	"context"
@@ -23,8 +23,8 @@ import (
 const (
 	// maxBodyBytes caps every reply body we read from Cisco.
 	maxBodyBytes = 1 << 20
-	// ciscoCallTimeout bounds one rotateKey call, token and 429 waits included.
-	ciscoCallTimeout = 30 * time.Second
+	// CallTimeout bounds one RotateKey call, token and 429 waits included.
+	CallTimeout = 30 * time.Second
 	// tokenRefreshMargin renews a cached token this long before it expires.
 	tokenRefreshMargin = 5 * time.Minute
 	// max429Retries bounds the retries of a rate-limited call.
@@ -32,8 +32,8 @@ const (
 	orgHeader     = "X-Umbrella-OrgId"
 )
 
-// ciscoSettings is what the client needs to reach one organization.
-type ciscoSettings struct {
+// Settings is what the client needs to reach one organization.
+type Settings struct {
 	ClientID     string
 	ClientSecret string
 	OrgID        string
@@ -42,17 +42,17 @@ type ciscoSettings struct {
 }
 
 // String and GoString keep the secret out of any %v, %+v or %#v.
-func (s ciscoSettings) String() string {
-	return fmt.Sprintf("ciscoSettings{client_id: %s, client_secret: <redacted>, org_id: %s, api_url: %s}", s.ClientID, s.OrgID, s.APIURL)
+func (s Settings) String() string {
+	return fmt.Sprintf("cisco.Settings{client_id: %s, client_secret: <redacted>, org_id: %s, api_url: %s}", s.ClientID, s.OrgID, s.APIURL)
 }
 
-func (s ciscoSettings) GoString() string { return s.String() }
+func (s Settings) GoString() string { return s.String() }
 
-// ciscoClient calls rotateKey for one organization and caches its token.
-type ciscoClient struct {
-	settings ciscoSettings
+// Client calls rotateKey for one organization and caches its token.
+type Client struct {
+	settings Settings
 	http     *http.Client
-	// timeout bounds one rotateKey call.
+	// timeout bounds one RotateKey call.
 	timeout time.Duration
 	// now dates a key whose reply has no readable keyCreationDate.
 	now func() time.Time
@@ -61,25 +61,56 @@ type ciscoClient struct {
 	tokens oauth2.TokenSource
 }
 
-// newCiscoClient builds a client; a nil transport, zero timeout or nil
-// clock means the default.
-func newCiscoClient(s ciscoSettings, transport http.RoundTripper, timeout time.Duration, now func() time.Time) *ciscoClient {
-	if transport == nil {
-		transport = http.DefaultTransport
-	}
-	if timeout <= 0 {
-		timeout = ciscoCallTimeout
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &ciscoClient{
-		settings: s,
-		http:     &http.Client{Transport: transport, Timeout: timeout},
-		timeout:  timeout,
-		now:      now,
+// ClientOption sets up a Client.
+type ClientOption func(*Client)
+
+// WithTransport carries every call of the client; nil means
+// http.DefaultTransport.
+func WithTransport(rt http.RoundTripper) ClientOption {
+	return func(c *Client) {
+		if rt != nil {
+			c.http.Transport = rt
+		}
 	}
 }
+
+// WithTimeout bounds one RotateKey call; zero or less means CallTimeout.
+func WithTimeout(d time.Duration) ClientOption {
+	return func(c *Client) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithClock dates a key whose reply has no readable keyCreationDate; nil
+// means time.Now.
+func WithClock(now func() time.Time) ClientOption {
+	return func(c *Client) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// NewClient builds a client for one organization; without options it uses
+// http.DefaultTransport, CallTimeout and time.Now.
+func NewClient(s Settings, opts ...ClientOption) *Client {
+	c := &Client{
+		settings: s,
+		http:     &http.Client{Transport: http.DefaultTransport},
+		timeout:  CallTimeout,
+		now:      time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.http.Timeout = c.timeout
+	return c
+}
+
+// Settings returns the settings the client was built with.
+func (c *Client) Settings() Settings { return c.settings }
 
 // orgHeaderTransport adds X-Umbrella-OrgId to token requests for multi-org
 // and MSP consoles.
@@ -95,7 +126,7 @@ func (t orgHeaderTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // tokenSource returns the cached token source, building it on first use.
-func (c *ciscoClient) tokenSource() oauth2.TokenSource {
+func (c *Client) tokenSource() oauth2.TokenSource {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tokens == nil {
@@ -121,7 +152,7 @@ func (c *ciscoClient) tokenSource() oauth2.TokenSource {
 }
 
 // dropToken forgets the cached token so that the next call fetches a new one.
-func (c *ciscoClient) dropToken() {
+func (c *Client) dropToken() {
 	c.mu.Lock()
 	c.tokens = nil
 	c.mu.Unlock()
@@ -135,7 +166,7 @@ type tokenFetcher struct {
 func (f tokenFetcher) Token() (*oauth2.Token, error) { return f.cfg.Token(f.ctx) }
 
 // token returns a valid access token, waiting out 429s within ctx.
-func (c *ciscoClient) token(ctx context.Context) (string, error) {
+func (c *Client) token(ctx context.Context) (string, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.tokenSource().Token()
 		if err == nil {
@@ -147,7 +178,7 @@ func (c *ciscoClient) token(ctx context.Context) (string, error) {
 			if status == http.StatusTooManyRequests && attempt < max429Retries {
 				c.dropToken()
 				if werr := sleepCtx(ctx, retryAfter(re.Response.Header)); werr != nil {
-					return "", &ciscoError{Status: status, Message: "token endpoint rate limit: gave up waiting"}
+					return "", &Error{Status: status, Message: "token endpoint rate limit: gave up waiting"}
 				}
 				continue
 			}
@@ -161,41 +192,41 @@ func (c *ciscoClient) token(ctx context.Context) (string, error) {
 			} else {
 				msg = "token request failed: " + msg
 			}
-			return "", &ciscoError{Status: status, Message: msg}
+			return "", &Error{Status: status, Message: msg}
 		}
 		c.dropToken()
 		// Never echo err: a transport error may quote the token URL only,
 		// but oauth2 errors can carry response bodies.
-		return "", &ciscoError{Message: "token request failed: " + transportReason(err)}
+		return "", &Error{Message: "token request failed: " + transportReason(err)}
 	}
 }
 
 // rotateScope is the scope Cisco's rotateKey needs.
 const rotateScope = "admin.iam:write"
 
-// verify fetches a token, which checks the credentials without rotating
+// Verify fetches a token, which checks the credentials without rotating
 // anything, and reports a missing rotateScope when the answer lists scopes.
 // The token stays cached for the first rotation.
-func (c *ciscoClient) verify(ctx context.Context) error {
+func (c *Client) Verify(ctx context.Context) error {
 	if _, err := c.token(ctx); err != nil {
 		return err
 	}
 	tok, err := c.tokenSource().Token() // the cached token, unless it is about to expire
 	if err != nil {
 		// No detail: an oauth2 error may quote the answer's body.
-		return &ciscoError{Message: "token request failed"}
+		return &Error{Message: "token request failed"}
 	}
 	scopes, _ := tok.Extra("scope").(string)
 	if scopes != "" && !slices.Contains(strings.Fields(scopes), rotateScope) {
-		return &ciscoError{Message: fmt.Sprintf("the API key's token has the scopes %q but not %s, which rotating the key needs: "+
+		return &Error{Message: fmt.Sprintf("the API key's token has the scopes %q but not %s, which rotating the key needs: "+
 			"add it to the API key in Cisco's dashboard", scopes, rotateScope), MissingScope: true}
 	}
 	return nil
 }
 
-// rotateKey calls POST {api}/iam/rotateKey. It never retries a request that
+// RotateKey calls POST {api}/iam/rotateKey. It never retries a request that
 // Cisco may have acted on.
-func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
+func (c *Client) RotateKey(ctx context.Context) (*IssuedKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -215,16 +246,16 @@ func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
 			// with a fresh token is safe.
 			c.dropToken()
 			if authRetried {
-				return nil, &ciscoError{Status: status, Message: "Cisco rejected a fresh token: " + orText(bodyError(body), "unauthorized")}
+				return nil, &Error{Status: status, Message: "Cisco rejected a fresh token: " + orText(bodyError(body), "unauthorized")}
 			}
 			authRetried = true
 			continue
 		case status == http.StatusTooManyRequests:
 			if attempt >= max429Retries {
-				return nil, &ciscoError{Status: status, Message: "Cisco rate limit: too many requests"}
+				return nil, &Error{Status: status, Message: "Cisco rate limit: too many requests"}
 			}
 			if sleepCtx(ctx, retryAfter(header)) != nil {
-				return nil, &ciscoError{Status: status, Message: "Cisco rate limit: gave up waiting within the call deadline"}
+				return nil, &Error{Status: status, Message: "Cisco rate limit: gave up waiting within the call deadline"}
 			}
 			continue
 		}
@@ -234,7 +265,7 @@ func (c *ciscoClient) rotateKey(ctx context.Context) (*issuedKey, error) {
 
 // post sends the rotateKey request. A failure after the request was written
 // is ambiguous; one before it is not.
-func (c *ciscoClient) post(ctx context.Context, token string) (int, http.Header, []byte, error) {
+func (c *Client) post(ctx context.Context, token string) (int, http.Header, []byte, error) {
 	var wrote bool
 	var wroteMu sync.Mutex
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
@@ -245,7 +276,7 @@ func (c *ciscoClient) post(ctx context.Context, token string) (int, http.Header,
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost,
 		strings.TrimRight(c.settings.APIURL, "/")+"/iam/rotateKey", nil)
 	if err != nil {
-		return 0, nil, nil, &ciscoError{Message: "invalid api_url"}
+		return 0, nil, nil, &Error{Message: "invalid api_url"}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
@@ -256,7 +287,7 @@ func (c *ciscoClient) post(ctx context.Context, token string) (int, http.Header,
 	sent := wrote
 	wroteMu.Unlock()
 	if err != nil {
-		return 0, nil, nil, &ciscoError{Message: "rotateKey request failed: " + transportReason(err), Ambiguous: sent}
+		return 0, nil, nil, &Error{Message: "rotateKey request failed: " + transportReason(err), Ambiguous: sent}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
@@ -266,7 +297,7 @@ func (c *ciscoClient) post(ctx context.Context, token string) (int, http.Header,
 			reason = "reading the reply failed: " + transportReason(err)
 		}
 		// Only a 2xx or 5xx may hide a rotation; a 4xx is a rejection.
-		return 0, nil, nil, &ciscoError{Status: resp.StatusCode, Message: reason,
+		return 0, nil, nil, &Error{Status: resp.StatusCode, Message: reason,
 			Ambiguous: resp.StatusCode < 400 || resp.StatusCode >= 500}
 	}
 	return resp.StatusCode, resp.Header, body, nil

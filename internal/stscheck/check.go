@@ -1,4 +1,4 @@
-package backend
+package stscheck
 
 // The key check: AWS STS GetCallerIdentity signed with the S3 bucket key.
 // The call needs no IAM permission, so any live key answers with its
@@ -21,21 +21,22 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// keyCheckOutcome is what a check says of a key.
-type keyCheckOutcome string
+// Outcome is what a check says of a key. Its values are stored: they must
+// not change.
+type Outcome string
 
 const (
-	// keyValid: AWS accepted the key.
-	keyValid keyCheckOutcome = "valid"
-	// keyInvalid: AWS rejected the key id or its secret.
-	keyInvalid keyCheckOutcome = "invalid"
-	// keyUnknown: no answer about the key (network, 5xx, throttling).
-	keyUnknown keyCheckOutcome = "unknown"
+	// Valid: AWS accepted the key.
+	Valid Outcome = "valid"
+	// Invalid: AWS rejected the key id or its secret.
+	Invalid Outcome = "invalid"
+	// Unknown: no answer about the key (network, 5xx, throttling).
+	Unknown Outcome = "unknown"
 )
 
 const (
-	// keyCheckTimeout bounds one check.
-	keyCheckTimeout = 10 * time.Second
+	// Timeout bounds one check.
+	Timeout = 10 * time.Second
 	// keyCheckMaxBody caps what is read of STS's answer.
 	keyCheckMaxBody = 64 << 10
 	// defaultSTSRegion signs checks for which no bucket region is known.
@@ -43,35 +44,35 @@ const (
 	stsRequestBody   = "Action=GetCallerIdentity&Version=2011-06-15"
 )
 
-// keyHalfID and keyHalfSecret name the half of a key that AWS rejected.
+// HalfID and HalfSecret name the half of a key that AWS rejected.
 const (
-	keyHalfID     = "access_key_id"
-	keyHalfSecret = "secret_access_key"
+	HalfID     = "access_key_id"
+	HalfSecret = "secret_access_key"
 )
 
-// keyCheckResult is the outcome of one check. It never holds the secret.
-type keyCheckResult struct {
-	Outcome keyCheckOutcome
+// Result is the outcome of one check. It never holds the secret.
+type Result struct {
+	Outcome Outcome
 	Account string
 	ARN     string
 	// Code is AWS's error code, when AWS answered one.
 	Code string
-	// Half is which half of the key AWS rejected, for keyInvalid.
+	// Half is which half of the key AWS rejected, for Invalid.
 	Half string
 	// Reason says why the key is not valid.
 	Reason string
 }
 
 // String describes the result in one line for logs, errors and reads.
-func (r keyCheckResult) String() string {
-	if r.Outcome == keyValid {
+func (r Result) String() string {
+	if r.Outcome == Valid {
 		return fmt.Sprintf("valid: account %s, %s", r.Account, r.ARN)
 	}
 	return string(r.Outcome) + ": " + r.Reason
 }
 
-// keyChecker signs and sends GetCallerIdentity calls.
-type keyChecker struct {
+// Checker signs and sends GetCallerIdentity calls.
+type Checker struct {
 	http    *http.Client
 	timeout time.Duration
 
@@ -81,34 +82,55 @@ type keyChecker struct {
 	silentSince map[string]time.Time
 }
 
-// stsSilenceHold is how long an endpoint that gave no answer is taken as
+// SilenceHold is how long an endpoint that gave no answer is taken as
 // unreachable by callers that would rather not wait for it.
-const stsSilenceHold = time.Minute
+const SilenceHold = time.Minute
 
-func newKeyChecker(transport http.RoundTripper, timeout time.Duration) *keyChecker {
-	if transport == nil {
-		transport = http.DefaultTransport
+// Option sets up a Checker.
+type Option func(*Checker)
+
+// WithTransport carries every check; nil means http.DefaultTransport.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *Checker) {
+		if rt != nil {
+			c.http.Transport = rt
+		}
 	}
-	if timeout <= 0 {
-		timeout = keyCheckTimeout
-	}
-	// Redirects are not followed: a signed request is bound to its host.
-	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-	return &keyChecker{http: client, timeout: timeout, silentSince: make(map[string]time.Time)}
 }
 
-// silent reports whether endpoint gave no answer in the last
-// stsSilenceHold.
-func (c *keyChecker) silent(endpoint string) bool {
+// WithTimeout bounds one check; zero or less means Timeout.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Checker) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// New builds a checker; without options it uses http.DefaultTransport and
+// Timeout.
+func New(opts ...Option) *Checker {
+	// Redirects are not followed: a signed request is bound to its host.
+	client := &http.Client{Transport: http.DefaultTransport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	c := &Checker{http: client, timeout: Timeout, silentSince: make(map[string]time.Time)}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Silent reports whether endpoint gave no answer in the last
+// SilenceHold.
+func (c *Checker) Silent(endpoint string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	since, ok := c.silentSince[endpoint]
-	return ok && time.Since(since) < stsSilenceHold
+	return ok && time.Since(since) < SilenceHold
 }
 
-func (c *keyChecker) noteAnswer(endpoint string, answered bool) {
+func (c *Checker) noteAnswer(endpoint string, answered bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if answered {
@@ -118,9 +140,9 @@ func (c *keyChecker) noteAnswer(endpoint string, answered bool) {
 	}
 }
 
-// stsEndpoint is where a key is checked: the override, else the regional
+// Endpoint is where a key is checked: the override, else the regional
 // endpoint of the bucket's region, else the global endpoint.
-func stsEndpoint(override, region string) string {
+func Endpoint(override, region string) string {
 	switch {
 	case override != "":
 		return override
@@ -130,9 +152,9 @@ func stsEndpoint(override, region string) string {
 	return "https://sts.amazonaws.com"
 }
 
-// check asks STS whether the key id and secret are a live key. region
+// Check asks STS whether the key id and secret are a live key. region
 // signs the call; empty means us-east-1.
-func (c *keyChecker) check(ctx context.Context, endpoint, region, accessKeyID, secret string) keyCheckResult {
+func (c *Checker) Check(ctx context.Context, endpoint, region, accessKeyID, secret string) Result {
 	if region == "" {
 		region = defaultSTSRegion
 	}
@@ -189,30 +211,30 @@ type stsError struct {
 
 // classifySTSAnswer turns STS's answer into an outcome. Only a rejection
 // of the key itself is invalid; anything else says nothing of the key.
-func classifySTSAnswer(status int, body []byte) keyCheckResult {
+func classifySTSAnswer(status int, body []byte) Result {
 	if status == http.StatusOK {
 		var id stsIdentity
 		if err := xml.Unmarshal(body, &id); err != nil || id.Result.Account == "" || id.Result.Arn == "" {
 			return unknownResult("STS answered 200 without an account and ARN: is sts_url an STS endpoint?")
 		}
-		return keyCheckResult{Outcome: keyValid, Account: id.Result.Account, ARN: id.Result.Arn}
+		return Result{Outcome: Valid, Account: id.Result.Account, ARN: id.Result.Arn}
 	}
 	var e stsError
 	_ = xml.Unmarshal(body, &e)
 	code := truncate(e.Error.Code, 60)
 	switch code {
 	case "InvalidClientTokenId":
-		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfID,
+		return Result{Outcome: Invalid, Code: code, Half: HalfID,
 			Reason: "AWS does not know the access key id (InvalidClientTokenId): it is mistyped, or Cisco has replaced it"}
 	case "SignatureDoesNotMatch":
 		if notAboutTheSecret(e.Error.Message) {
 			// AWS answers this code when the clock or the signing region
 			// is wrong too: that says nothing of the key.
-			return keyCheckResult{Outcome: keyUnknown, Code: code,
+			return Result{Outcome: Unknown, Code: code,
 				Reason: "STS refused the request's signature for a reason other than the key (" + truncate(e.Error.Message, 120) +
 					"): check the clock of Vault's host and sts_url's region"}
 		}
-		return keyCheckResult{Outcome: keyInvalid, Code: code, Half: keyHalfSecret,
+		return Result{Outcome: Invalid, Code: code, Half: HalfSecret,
 			Reason: "the secret access key does not belong to the access key id (SignatureDoesNotMatch)"}
 	}
 	r := unknownResult(fmt.Sprintf("STS answered HTTP %d", status))
@@ -234,8 +256,8 @@ func notAboutTheSecret(message string) bool {
 	return false
 }
 
-func unknownResult(reason string) keyCheckResult {
-	return keyCheckResult{Outcome: keyUnknown, Reason: reason}
+func unknownResult(reason string) Result {
+	return Result{Outcome: Unknown, Reason: reason}
 }
 
 // unwrapURLError drops the method and URL that *url.Error repeats.
@@ -244,4 +266,11 @@ func unwrapURLError(err error) error {
 		return inner
 	}
 	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
