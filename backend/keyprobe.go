@@ -183,21 +183,6 @@ func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name strin
 	})
 }
 
-// afterCheck takes name's lock after a background check and runs fn, which
-// stores what the check found; on a node that must not write it does
-// nothing, and a lock it cannot take is logged as what it could not do.
-func (b *backend) afterCheck(ctx context.Context, s logical.Storage, name, what string, fn func(o *lockedOrg)) {
-	if !b.writeSafe() {
-		return
-	}
-	o, err := b.lockOrg(ctx, s, name)
-	if err != nil {
-		b.logger.Warn("could not "+what, "name", name, "error", err)
-		return
-	}
-	defer o.unlock()
-	fn(o)
-}
 
 // freshKeyAge is how recent a key must be for a rejection of its id to be
 // taken as AWS not having it yet; importRecheckRounds is how often such a

@@ -73,6 +73,26 @@ func (o *lockedOrg) set(e *orgEntry) {
 // setKey caches k as the organization's key, with its config.
 func (o *lockedOrg) setKey(k *keyState) { o.set(&orgEntry{config: o.e.config, key: k}) }
 
+// afterCheck is the second half of every check whose result is stored
+// (verify, probes, re-checks): the check runs first, without the name's
+// lock, so that no rotation waits for AWS; then afterCheck takes the lock
+// and runs store, which records the result only if the organization still
+// serves the checked key. On a node that must not write it does nothing. A
+// lock it cannot take is logged as what it could not do, and returned.
+func (b *backend) afterCheck(ctx context.Context, s logical.Storage, name, what string, store func(o *lockedOrg)) error {
+	if !b.writeSafe() {
+		return nil
+	}
+	o, err := b.lockOrg(ctx, s, name)
+	if err != nil {
+		b.logger.Warn("could not "+what, "name", name, "error", err)
+		return err
+	}
+	defer o.unlock()
+	store(o)
+	return nil
+}
+
 // putKey writes the key, retrying a few times: a key Cisco just issued
 // exists only in memory until it lands.
 func (o *lockedOrg) putKey(ctx context.Context, k *keyState) error {

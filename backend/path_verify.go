@@ -42,13 +42,13 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	cfg, checked := e.config, e.key
 	r := b.checkKey(ctx, cfg, checked, checkVerify)
 	now := b.now()
-	o, err := b.lockOrg(ctx, req.Storage, name)
-	if err != nil {
+	current := e
+	if err := b.afterCheck(ctx, req.Storage, name, "record the verify check", func(o *lockedOrg) {
+		o.recordCheck(ctx, checked, r)
+		current = o.e
+	}); err != nil {
 		return nil, err
 	}
-	o.recordCheck(ctx, checked, r)
-	current := o.e
-	o.unlock()
 
 	data := map[string]interface{}{
 		"access_key_id": checked.AccessKeyID,
