@@ -99,7 +99,12 @@ func (l *Limiter) Acquire(ctx context.Context, apiKey string) (release func(), e
 	limits := l.limits
 	l.mu.Unlock()
 
+	// A caller whose deadline has passed starts nothing, even when the
+	// turn is free: a select picks at random among ready cases.
 	caller := ctx
+	if err := caller.Err(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.turnTimeout)
 	defer cancel()
 	select {
@@ -111,6 +116,11 @@ func (l *Limiter) Acquire(ctx context.Context, apiKey string) (release func(), e
 		return nil, ErrAPIKeyBusy
 	}
 	release = func() { <-ks.turn }
+	if err := caller.Err(); err != nil {
+		// The deadline passed while the turn came free.
+		release()
+		return nil, err
+	}
 	wait := ks.wait(l.now(), limits)
 	if wait > 0 {
 		if d, ok := ctx.Deadline(); ok && l.now().Add(wait).After(d) {

@@ -96,3 +96,22 @@ func TestLimiter_DefaultsToCiscoLimits(t *testing.T) {
 		t.Fatalf("fifty calls without limits: %v", err)
 	}
 }
+
+// TestLimiter_ExpiredCallerStartsNothing: a caller whose deadline has
+// passed never gets a turn, even a free one, so no Cisco call starts after
+// the caller's deadline.
+func TestLimiter_ExpiredCallerStartsNothing(t *testing.T) {
+	l := NewLimiter(WithLimits())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 200; i++ {
+		release, err := l.Acquire(ctx, "a")
+		if err == nil {
+			release()
+			t.Fatalf("attempt %d: a caller whose context had ended got the free turn", i+1)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("attempt %d: err = %v, want the caller's own error", i+1, err)
+		}
+	}
+}
