@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"golang.org/x/time/rate"
 )
 
 // Outcome is what a check says of a key. Its values are stored: they must
@@ -80,7 +81,14 @@ type Checker struct {
 	// silentSince is when each endpoint last gave no answer; an answer
 	// clears it.
 	silentSince map[string]time.Time
+	// limiters keep the calls to each endpoint within rate per second, so
+	// that thousands of keys due at once never flood STS.
+	limiters map[string]*rate.Limiter
+	rate     rate.Limit
 }
+
+// DefaultRate is how many checks per second one endpoint gets by default.
+const DefaultRate = 10
 
 // SilenceHold is how long an endpoint that gave no answer is taken as
 // unreachable by callers that would rather not wait for it.
@@ -107,6 +115,17 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithRate caps the checks sent to one endpoint at perSecond; zero or
+// less means no cap.
+func WithRate(perSecond float64) Option {
+	return func(c *Checker) {
+		c.rate = rate.Inf
+		if perSecond > 0 {
+			c.rate = rate.Limit(perSecond)
+		}
+	}
+}
+
 // New builds a checker; without options it uses http.DefaultTransport and
 // Timeout.
 func New(opts ...Option) *Checker {
@@ -114,11 +133,28 @@ func New(opts ...Option) *Checker {
 	client := &http.Client{Transport: http.DefaultTransport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	c := &Checker{http: client, timeout: Timeout, silentSince: make(map[string]time.Time)}
+	c := &Checker{http: client, timeout: Timeout, silentSince: make(map[string]time.Time),
+		limiters: make(map[string]*rate.Limiter), rate: DefaultRate}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// limiter is the endpoint's rate limiter, made on first use.
+func (c *Checker) limiter(endpoint string) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.limiters[endpoint]
+	if !ok {
+		burst := 1
+		if c.rate != rate.Inf && c.rate > 1 {
+			burst = int(c.rate)
+		}
+		l = rate.NewLimiter(c.rate, burst)
+		c.limiters[endpoint] = l
+	}
+	return l
 }
 
 // Silent reports whether endpoint gave no answer in the last
@@ -157,6 +193,10 @@ func Endpoint(override, region string) string {
 func (c *Checker) Check(ctx context.Context, endpoint, region, accessKeyID, secret string) Result {
 	if region == "" {
 		region = defaultSTSRegion
+	}
+	// The wait for the endpoint's rate is not the check's own time.
+	if err := c.limiter(endpoint).Wait(ctx); err != nil {
+		return unknownResult(fmt.Sprintf("not sent: the checks of %s are over their rate of %v per second", endpoint, c.rate))
 	}
 	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

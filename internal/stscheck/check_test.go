@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +182,71 @@ func TestOutcomeValues(t *testing.T) {
 		if string(o) != want {
 			t.Fatalf("outcome %q, want %q", o, want)
 		}
+	}
+}
+
+// TestRatePerEndpoint: the checks sent to one endpoint keep to its rate,
+// whatever the number of callers; another endpoint has its own.
+func TestRatePerEndpoint(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string][]time.Time{}
+	stub := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			calls[name] = append(calls[name], time.Now())
+			mu.Unlock()
+			http.Error(w, "", http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	a, b := stub("a"), stub("b")
+	c := New(WithRate(20))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < 30; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c.Check(context.Background(), a.URL, "", "AKIAEXAMPLEEXAMPLE", "secretsecretsecret")
+		}()
+		go func() {
+			defer wg.Done()
+			c.Check(context.Background(), b.URL, "", "AKIAEXAMPLEEXAMPLE", "secretsecretsecret")
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls["a"]) != 30 || len(calls["b"]) != 30 {
+		t.Fatalf("calls a=%d b=%d, want 30 each", len(calls["a"]), len(calls["b"]))
+	}
+	// 30 calls at 20/s with a burst of 20 take at least half a second; the
+	// two endpoints do not share one budget, or it would take 2 s.
+	if took < 400*time.Millisecond || took > 1800*time.Millisecond {
+		t.Fatalf("60 checks on two endpoints at 20/s each took %v, want about 0.5 s", took)
+	}
+}
+
+// TestRateWaitEndsWithTheCaller: a check waiting for its endpoint's rate
+// gives up with its caller, unsent, as unknown.
+func TestRateWaitEndsWithTheCaller(t *testing.T) {
+	var sent atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent.Add(1)
+		http.Error(w, "", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	c := New(WithRate(1))
+	c.Check(context.Background(), srv.URL, "", "AKIAEXAMPLEEXAMPLE", "secretsecretsecret") // spends the burst
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r := c.Check(ctx, srv.URL, "", "AKIAEXAMPLEEXAMPLE", "secretsecretsecret")
+	if r.Outcome != Unknown || !strings.Contains(r.Reason, "not sent") {
+		t.Fatalf("result %+v, want unknown and not sent", r)
+	}
+	if n := sent.Load(); n != 1 {
+		t.Fatalf("%d calls reached the endpoint, want 1", n)
 	}
 }
