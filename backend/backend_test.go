@@ -15,8 +15,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
@@ -480,4 +484,196 @@ func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+var t0ctx = context.Background()
+
+// waitKey waits until the stored key satisfies ok, or fails after 10 s.
+func (e *testEnv) waitKey(name string, ok func(k *keyState) bool) *keyState {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		k, err := getKey(t0ctx, e.storage, name)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if k != nil && ok(k) {
+			return k
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the key never reached the awaited state: %v", k)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mustConfig is name's cached config; it fails when name is not cached.
+func mustConfig(env *testEnv, name string) *orgConfig {
+	e, _ := env.b.cached(name)
+	if e == nil {
+		env.t.Fatalf("%s is not cached", name)
+	}
+	return e.config
+}
+
+// hasEvent reports whether env sent an event of eventType whose field
+// contains value.
+func hasEvent(env *testEnv, eventType, field, value string) bool {
+	for _, ev := range env.events.Events {
+		if string(ev.Type) == eventType && strings.Contains(ev.Event.Metadata.Fields[field].GetStringValue(), value) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrape reads metrics the way Prometheus would and parses the text.
+func (e *testEnv) scrape() (map[string]*dto.MetricFamily, string) {
+	e.t.Helper()
+	resp := e.mustRead("metrics")
+	if ct := resp.Data[logical.HTTPContentType]; ct != "text/plain; version=0.0.4; charset=utf-8" {
+		e.t.Fatalf("content type %v", ct)
+	}
+	body := resp.Data[logical.HTTPRawBody].([]byte)
+	var parser expfmt.TextParser
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatalf("not Prometheus text: %v\n%s", err, body)
+	}
+	return families, string(body)
+}
+
+// sample returns the value of the family's series whose labels match, and
+// whether there is one.
+func sample(families map[string]*dto.MetricFamily, family string, labels map[string]string) (float64, bool) {
+	f := families[family]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.Metric {
+		for _, l := range m.Label {
+			if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// crashAfterCiscoRotated leaves what a crash between Cisco's reply and the
+// storage write leaves: the WAL entry of a rotation from version is
+// stored, Cisco rotated, and the reply died with the process.
+func (e *testEnv) crashAfterCiscoRotated(name string, version int) {
+	e.t.Helper()
+	if _, err := framework.PutWAL(e.t.Context(), e.storage, walKindRotate, &rotationWAL{Name: name, Version: version, Started: e.clock.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg, _ := getConfig(e.t.Context(), e.storage, name)
+	if _, err := cisco.NewClient(cfg.settings()).RotateKey(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// sibling is a second env on the same storage, simulator, clock, logs and
+// events, whose backend the caller boots, as a restarted Vault would.
+func (e *testEnv) sibling() *testEnv {
+	return &testEnv{t: e.t, storage: e.storage, sim: e.sim, srv: e.srv, clock: e.clock, logs: e.logs, system: e.system, events: e.events}
+}
+
+// mistype changes the last character of a secret.
+func mistype(secret string) string {
+	last := "A"
+	if strings.HasSuffix(secret, "A") {
+		last = "B"
+	}
+	return secret[:len(secret)-1] + last
+}
+
+// failWithoutCisco fails a rotation of acme with an outcome the plugin
+// cannot know and Cisco did not act on: the key is stale and works.
+func (e *testEnv) failWithoutCisco() {
+	e.t.Helper()
+	e.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := e.rotate("acme"); err == nil {
+		e.t.Fatal("the rotation should have failed")
+	}
+}
+
+// loseRotatedKey has Cisco rotate acme's key and the plugin fail to store
+// the new one: Cisco certainly replaced the served key.
+func (e *testEnv) loseRotatedKey() {
+	e.t.Helper()
+	e.storage.setFailPut(failKeyPuts(storeAttempts)) // the new key's writes fail, the stale mark's work
+	if _, err := e.rotate("acme"); err == nil {
+		e.t.Fatal("a lost key reported success")
+	}
+	e.storage.setFailPut(nil)
+}
+
+// assertTickRotatesOnce ticks after d and asserts that Cisco rotated acme
+// once and that it serves Cisco's current key.
+func (e *testEnv) assertTickRotatesOnce(d time.Duration) {
+	e.t.Helper()
+	before := e.simOrg().Rotations
+	e.clock.Advance(d)
+	e.tick()
+	if got := e.simOrg().Rotations; got != before+1 {
+		e.t.Fatalf("Cisco rotations %d→%d, want one recovery", before, got)
+	}
+	e.assertServesSimKey("acme")
+}
+
+// acceptingSTS is an STS that accepts every key, as AWS does for a while
+// with a key that Cisco has just replaced.
+func acceptingSTS(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/logs</Arn>`+
+			`<UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// liftWorkingStaleKey marks acme's working key stale and lets a recovery
+// lift the mark.
+func (e *testEnv) liftWorkingStaleKey() {
+	e.t.Helper()
+	e.failWithoutCisco()
+	e.clock.Advance(2 * time.Hour)
+	e.tick()
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() {
+		e.t.Fatalf("the working key was not lifted: %v", k)
+	}
+}
+
+// newLiftedEnv is a test env whose organization acme, rotated every 30
+// days, serves a working key whose stale mark a recovery lifted.
+func newLiftedEnv(t *testing.T) *testEnv {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.liftWorkingStaleKey()
+	return env
+}
+
+// awaitRemark lets d pass, ticks, and waits for the re-check that tick
+// starts to mark acme's key stale again.
+func (e *testEnv) awaitRemark(d time.Duration) *keyState {
+	e.t.Helper()
+	e.clock.Advance(d)
+	e.tick()
+	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
+		e.t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
+	}
+	return k
 }

@@ -12,8 +12,6 @@ import (
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
-var t0ctx = context.Background()
-
 // gaugeValue is the value of an organization's gauge; it fails when absent.
 func gaugeValue(t *testing.T, families map[string]*dto.MetricFamily, family, name string) float64 {
 	t.Helper()
@@ -22,25 +20,6 @@ func gaugeValue(t *testing.T, families map[string]*dto.MetricFamily, family, nam
 		t.Fatalf("no %s for %s", family, name)
 	}
 	return v
-}
-
-// waitKey waits until the stored key satisfies ok, or fails after 10 s.
-func (e *testEnv) waitKey(name string, ok func(k *keyState) bool) *keyState {
-	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		k, err := getKey(t0ctx, e.storage, name)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if k != nil && ok(k) {
-			return k
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the key never reached the awaited state: %v", k)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestProbe_RecordsWhenAWSAcceptsTheRotatedKey(t *testing.T) {
@@ -111,93 +90,21 @@ func TestProbe_OffWithKeyCheckFalse(t *testing.T) {
 	}
 }
 
-// A stale key that AWS still accepts was not replaced by Cisco: recovery
-// lifts the mark and does not rotate.
-func TestRecovery_StaleKeyThatStillWorksIsNotRotated(t *testing.T) {
+// A probe follows the config: key_check turned off stops it.
+func TestProbe_StopsWhenKeyCheckIsTurnedOff(t *testing.T) {
 	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.b.probes.firstWait, env.b.probes.window = 5*time.Millisecond, 10*time.Second
+	env.configure("acme", nil)
+	env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1000})
 	env.mustRotate("acme")
-	served := env.simOrg().CurrentKeyID
-	env.injectFault(ciscosim.Fault{Kind: "5xx"}) // Cisco did not act
-	if _, err := env.rotate("acme"); err == nil {
-		t.Fatal("the rotation should have failed")
+	for env.sim.State().STSCalls < 2 {
+		time.Sleep(time.Millisecond)
 	}
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale {
-		t.Fatal("an ambiguous failure should mark the key stale")
-	}
-	rotations := env.simOrg().Rotations
-	env.clock.Advance(2 * time.Hour)
-	env.tick()
-	k, _ := getKey(t0ctx, env.storage, "acme")
-	if k.Stale || k.AccessKeyID != served || env.simOrg().Rotations != rotations {
-		t.Fatalf("after recovery: stale=%v key=%s (served %s), Cisco rotations %d→%d", k.Stale, k.AccessKeyID, served, rotations, env.simOrg().Rotations)
-	}
-	if !strings.Contains(k.StaleCleared, "Cisco did not replace it") || k.VerifiedAt.IsZero() || !k.RetryAt.IsZero() {
-		t.Fatalf("lifted mark: stale_cleared=%q verified=%v retry=%v", k.StaleCleared, k.VerifiedAt, k.RetryAt)
-	}
-	cfg := env.mustRead("config/acme")
-	if cfg.Data["stale_cleared"] != k.StaleCleared || cfg.Data["key_state"] != "current" {
-		t.Fatalf("config read: stale_cleared=%v key_state=%v", cfg.Data["stale_cleared"], cfg.Data["key_state"])
-	}
-	env.assertServesSimKey("acme")
-}
-
-// A stale key that AWS rejects is rotated, and so is one that cannot be
-// checked.
-func TestRecovery_StaleKeyThatDoesNotPassIsRotated(t *testing.T) {
-	for name, setup := range map[string]func(env *testEnv){
-		"invalid: Cisco rotated, the reply was lost": func(env *testEnv) {
-			env.injectFault(ciscosim.Fault{Kind: "drop"})
-		},
-		"unknown: STS is down": func(env *testEnv) {
-			env.injectFault(ciscosim.Fault{Kind: "5xx"})
-			env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1000})
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			env := newTestEnv(t)
-			env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-			env.mustRotate("acme")
-			setup(env)
-			if _, err := env.rotate("acme"); err == nil {
-				t.Fatal("the rotation should have failed")
-			}
-			rotations := env.simOrg().Rotations
-			env.clock.Advance(2 * time.Hour)
-			env.tick()
-			if got := env.simOrg().Rotations; got != rotations+1 {
-				t.Fatalf("Cisco rotations %d→%d, want one recovery rotation", rotations, got)
-			}
-			env.assertServesSimKey("acme")
-			if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
-				t.Fatal("still stale after the recovery rotation")
-			}
-		})
-	}
-}
-
-// Consumers re-read every 2 s from the moment a rotation is due until it
-// lands: Cisco kills the old key at the rotation.
-func TestCreds_TTLIsOneSecondWhileARotationIsDue(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
-	env.mustRotate("acme")
-	env.clock.Advance(30*24*time.Hour - 20*time.Second)
-	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(20) {
-		t.Fatalf("ttl 20 s before the rotation: %v", ttl)
-	}
-	env.clock.Advance(30 * time.Second)
-	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(1) {
-		t.Fatalf("ttl while the rotation is due: %v, want 1", ttl)
-	}
-	// A rotation that has not landed for long stops the fast re-reads.
-	env.clock.Advance(overdueReread)
-	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl == int64(1) {
-		t.Fatal("ttl stays 1 s long after the due time")
-	}
-	env.tick()
-	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(50) {
-		t.Fatalf("ttl after the rotation landed: %v, want 50", ttl)
+	env.configure("acme", map[string]interface{}{"key_check": false})
+	calls := env.sim.State().STSCalls
+	time.Sleep(500 * time.Millisecond)
+	if n := env.sim.State().STSCalls - calls; n > 1 {
+		t.Fatalf("%d STS calls after key_check=false", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -247,5 +248,34 @@ func TestConfig_WriteStorageFailureIsReported(t *testing.T) {
 	env.storage.setFailPut(nil)
 	if resp, _ := env.read("config/acme"); resp != nil {
 		t.Fatal("a failed write left a config behind")
+	}
+}
+
+// A config write that changes the credentials retries a failing rotation at
+// the next tick instead of waiting out the backoff.
+func TestConfig_CredentialFixRetriesAtOnce(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1m"})
+	env.mustRotate("acme")
+	env.mustWrite("config/acme", map[string]interface{}{"client_secret": "wrong-secret-value", "verify_connection": false})
+	env.clock.Advance(time.Minute)
+	for i := 0; i < 6; i++ {
+		env.tick()
+		next, _ := time.Parse(time.RFC3339, env.mustRead("config/acme").Data["next_vault_rotation"].(string))
+		env.clock.Advance(next.Sub(env.clock.Now()))
+	}
+	env.tick()
+	next, _ := time.Parse(time.RFC3339, env.mustRead("config/acme").Data["next_vault_rotation"].(string))
+	if next.Sub(env.clock.Now()) < 30*time.Minute {
+		t.Fatalf("the backoff after 7 failures is only %v", next.Sub(env.clock.Now()))
+	}
+	env.mustWrite("config/acme", map[string]interface{}{"client_secret": testClientSecret})
+	if got := env.mustRead("config/acme").Data["next_vault_rotation"]; got != env.clock.Now().Format(time.RFC3339) {
+		t.Fatalf("after the fix next_vault_rotation = %v, want now", got)
+	}
+	env.tick()
+	env.assertServesSimKey("acme")
+	if got := env.mustRead("config/acme").Data["consecutive_failures"]; got != 0 {
+		t.Fatalf("consecutive_failures = %v after the fix", got)
 	}
 }

@@ -193,3 +193,28 @@ func TestCreds_TTLBoundsConsumerPickup(t *testing.T) {
 		})
 	}
 }
+
+// Consumers re-read every 2 s from the moment a rotation is due until it
+// lands: Cisco kills the old key at the rotation.
+func TestCreds_TTLIsOneSecondWhileARotationIsDue(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	env.clock.Advance(30*24*time.Hour - 20*time.Second)
+	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(20) {
+		t.Fatalf("ttl 20 s before the rotation: %v", ttl)
+	}
+	env.clock.Advance(30 * time.Second)
+	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(1) {
+		t.Fatalf("ttl while the rotation is due: %v, want 1", ttl)
+	}
+	// A rotation that has not landed for long stops the fast re-reads.
+	env.clock.Advance(overdueReread)
+	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl == int64(1) {
+		t.Fatal("ttl stays 1 s long after the due time")
+	}
+	env.tick()
+	if ttl := env.mustRead("creds/acme").Data["ttl"]; ttl != int64(50) {
+		t.Fatalf("ttl after the rotation landed: %v, want 50", ttl)
+	}
+}

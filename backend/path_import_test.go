@@ -1,9 +1,41 @@
 package backend
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
+
+// refreshed is a key refreshed in the simulator's dashboard, as an
+// operator would import it.
+func (e *testEnv) refreshed() map[string]interface{} {
+	e.t.Helper()
+	org, ok := e.sim.RefreshKey(testOrgID)
+	if !ok {
+		e.t.Fatal("the simulator refused a dashboard refresh")
+	}
+	return map[string]interface{}{"access_key_id": org.CurrentKeyID, "secret_access_key": org.SecretAccessKey, "key_creation_date": org.KeyCreationDate}
+}
+
+// waitSimInFlight waits until Cisco is handling a rotation.
+func (e *testEnv) waitSimInFlight() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sim.State().InFlight == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatal("no rotation reached Cisco")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func TestImport(t *testing.T) {
 	const id, secret = "AKIAIMPORTED00000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
@@ -61,4 +93,254 @@ func TestImport(t *testing.T) {
 		resp, err := env.write("import/acme", map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00"})
 		mustBadRequest(t, resp, err, "write config/acme first")
 	})
+}
+
+func TestImport_ChecksTheKeyWithAWS(t *testing.T) {
+	t.Run("a working key is stored as verified", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", nil)
+		resp := env.mustWrite("import/acme", env.refreshed())
+		if len(resp.Warnings) != 0 {
+			t.Fatalf("warnings: %v", resp.Warnings)
+		}
+		creds := env.assertServesSimKey("acme")
+		if creds.Data["key_verified_at"] != "2026-01-10T12:00:00Z" || creds.Data["key_verify_error"] != "" {
+			t.Fatalf("creds: key_verified_at=%v key_verify_error=%v", creds.Data["key_verified_at"], creds.Data["key_verify_error"])
+		}
+	})
+
+	refusals := map[string]struct {
+		spoil func(data map[string]interface{}, prevID string)
+		want  string
+	}{
+		"wrong secret": {func(d map[string]interface{}, _ string) {
+			d["secret_access_key"] = mistype(d["secret_access_key"].(string))
+		}, "AWS STS rejected secret_access_key"},
+		"the id before the refresh": {func(d map[string]interface{}, prevID string) { d["access_key_id"] = prevID }, "AWS STS rejected access_key_id"},
+	}
+	for name, tc := range refusals {
+		t.Run("refuses "+name+" and stores nothing", func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", nil)
+			env.mustRotate("acme")
+			before, _ := getKey(t0ctx, env.storage, "acme")
+			prevID := env.simOrg().CurrentKeyID
+			data := env.refreshed()
+			tc.spoil(data, prevID)
+			resp, err := env.write("import/acme", data)
+			mustBadRequest(t, resp, err, tc.want)
+			mustBadRequest(t, resp, err, "Nothing was stored")
+			if strings.Contains(resp.Error().Error(), data["secret_access_key"].(string)) {
+				t.Fatal("the refusal quotes the secret")
+			}
+			after, _ := getKey(t0ctx, env.storage, "acme")
+			if after.Version != before.Version || after.AccessKeyID != before.AccessKeyID {
+				t.Fatalf("a refused import changed the stored key: version %d→%d", before.Version, after.Version)
+			}
+			env.assertNoSecretsLogged(data["secret_access_key"].(string))
+		})
+	}
+
+	t.Run("a key AWS does not know yet is checked again", func(t *testing.T) {
+		env := newTestEnv(t, withSimConfig(ciscosim.Config{
+			APIKeys:          []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
+			NoRateLimits:     true,
+			PropagationDelay: 100 * time.Millisecond,
+		}))
+		env.configure("acme", nil)
+		resp := env.mustWrite("import/acme", env.refreshed())
+		if len(resp.Warnings) != 0 {
+			t.Fatalf("warnings: %v", resp.Warnings)
+		}
+		env.assertServesSimKey("acme")
+	})
+
+	t.Run("an old key id AWS does not know is refused at once", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", nil)
+		data := env.refreshed()
+		data["access_key_id"] = "AKIANOTAKEYOFANYORG1"
+		env.clock.Advance(time.Hour) // the key is no longer fresh
+		calls := env.sim.State().STSCalls
+		resp, err := env.write("import/acme", data)
+		mustBadRequest(t, resp, err, "AWS STS rejected access_key_id")
+		if n := env.sim.State().STSCalls - calls; n != 1 {
+			t.Fatalf("%d STS calls for a key an hour old, want 1", n)
+		}
+	})
+
+	t.Run("a check without an answer stores the key with a warning", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", nil)
+		env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 100})
+		resp := env.mustWrite("import/acme", env.refreshed())
+		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "could not check it") {
+			t.Fatalf("warnings: %v", resp.Warnings)
+		}
+		creds := env.assertServesSimKey("acme")
+		if creds.Data["key_verified_at"] != nil || !strings.Contains(creds.Data["key_verify_error"].(string), "unknown") {
+			t.Fatalf("creds: key_verified_at=%v key_verify_error=%v", creds.Data["key_verified_at"], creds.Data["key_verify_error"])
+		}
+	})
+
+	t.Run("verify=false and key_check=false skip the check", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", nil)
+		data := env.refreshed()
+		data["verify"] = false
+		data["secret_access_key"] = "wrongwrongwrongwrongwrongwrongwrongwrong"
+		resp := env.mustWrite("import/acme", data)
+		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "without a check") {
+			t.Fatalf("warnings: %v", resp.Warnings)
+		}
+		env.mustWrite("config/acme", map[string]interface{}{"key_check": false})
+		env.mustWrite("import/acme", env.refreshed())
+		if n := env.sim.State().STSCalls; n != 0 {
+			t.Fatalf("%d STS calls", n)
+		}
+	})
+}
+
+// Importing the very key id that is marked stale proves nothing about it:
+// the mark stays unless AWS accepts the key.
+func TestImport_OfTheStaleKeyKeepsTheMarkUnlessItWorks(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	org := env.simOrg()
+	env.injectFault(ciscosim.Fault{Kind: "5xx"})
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("the rotation should have failed")
+	}
+	same := map[string]interface{}{"access_key_id": org.CurrentKeyID, "secret_access_key": org.SecretAccessKey, "key_creation_date": org.KeyCreationDate}
+
+	env.injectFault(ciscosim.Fault{Kind: "sts_5xx"})
+	resp := env.mustWrite("import/acme", same)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || k.RetryAt.IsZero() {
+		t.Fatalf("an unchecked import of the stale key lifted the mark: %v", k)
+	}
+	if !strings.Contains(strings.Join(resp.Warnings, " "), "stays marked stale") {
+		t.Fatalf("warnings: %v", resp.Warnings)
+	}
+
+	// AWS may accept a key that Cisco replaced for some seconds: a check
+	// right after the mark proves nothing.
+	env.mustWrite("import/acme", same)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale {
+		t.Fatal("a check right after the stale mark lifted it")
+	}
+	env.clock.Advance(staleCheckSettle)
+	env.mustWrite("import/acme", same)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+		t.Fatal("an import that AWS accepted a minute after the mark kept the stale mark")
+	}
+}
+
+// An import that started before a rotation landed would store the
+// dashboard key over the key that replaced it: it is refused instead.
+func TestImport_RacingARotationIsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	dashboard := env.refreshed()
+	env.injectFault(ciscosim.Fault{Kind: "delay", DelayMS: 300})
+	rotated := make(chan error, 1)
+	go func() {
+		resp, err := env.rotate("acme")
+		if err == nil && resp.IsError() {
+			err = resp.Error()
+		}
+		rotated <- err
+	}()
+	env.waitSimInFlight()
+	resp, err := env.write("import/acme", dashboard)
+	if err := <-rotated; err != nil {
+		t.Fatalf("the rotation failed: %v", err)
+	}
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusConflict {
+		t.Fatalf("import racing a rotation: resp %v, err %v; want 409", resp, err)
+	}
+	if org := env.simOrg(); org.CurrentKeyID == dashboard["access_key_id"] {
+		t.Fatal("the rotation did not replace the dashboard key")
+	}
+	env.assertServesSimKey("acme")
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Origin != originRotation {
+		t.Fatalf("stored key came from %s", k.Origin)
+	}
+}
+
+// Re-importing the key whose successor Cisco issued and the plugin lost
+// keeps the mark, even when AWS still accepts that key.
+func TestImport_OfAKeyCiscoReplacedKeepsItsMark(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "sts_url": acceptingSTS(t)})
+	env.mustRotate("acme")
+	old := env.simOrg()
+	env.loseRotatedKey()
+	env.clock.Advance(2 * time.Minute)
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": old.CurrentKeyID,
+		"secret_access_key": old.SecretAccessKey, "key_creation_date": old.KeyCreationDate})
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || !k.Replaced {
+		t.Fatalf("the import lifted the mark of a key Cisco replaced: stale=%v replaced=%v", k.Stale, k.Replaced)
+	}
+	env.assertTickRotatesOnce(2 * time.Hour)
+}
+
+// An import whose check lifts the mark of the re-imported key is watched
+// as a recovery's lift is.
+func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.mustRotate("acme")
+	served := env.simOrg()
+	env.failWithoutCisco()
+	env.clock.Advance(2 * time.Minute)
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID,
+		"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.StaleCleared == "" {
+		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale, k.StaleCleared)
+	}
+	env.sim.RefreshKey(testOrgID)
+	env.awaitRemark(liftRechecks[0])
+}
+
+// Importing the lifted key again keeps its re-checks: the import says
+// nothing about a Cisco call that may still land.
+func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
+			env := newLiftedEnv(t)
+			served := env.simOrg()
+			env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID, "verify": verify,
+				"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
+			env.sim.RefreshKey(testOrgID)
+			env.awaitRemark(liftRechecks[0])
+		})
+	}
+}
+
+// skewedClock sends requests signed 20 minutes in the past, as a Vault
+// host with a wrong clock does.
+type skewedClock struct{}
+
+func (skewedClock) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Amz-Date", time.Now().UTC().Add(-20*time.Minute).Format("20060102T150405Z"))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// AWS answers SignatureDoesNotMatch for a skewed clock and a wrong region
+// scope too; neither says the secret is wrong. (The check itself is tested
+// in internal/stscheck.)
+func TestKeyCheck_SignatureRefusedForAnotherCauseIsUnknown(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.checker = stscheck.New(stscheck.WithTransport(skewedClock{}))
+	// An import of a correct key through that clock is stored with a
+	// warning, not refused as a wrong secret.
+	env.configure("acme", nil)
+	resp := env.mustWrite("import/acme", env.refreshed())
+	if len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, " "), "could not check") {
+		t.Fatalf("import through a skewed clock: warnings %v", resp.Warnings)
+	}
 }

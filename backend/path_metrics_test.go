@@ -1,59 +1,14 @@
 package backend
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
-
-// scrape reads metrics the way Prometheus would and parses the text.
-func (e *testEnv) scrape() (map[string]*dto.MetricFamily, string) {
-	e.t.Helper()
-	resp := e.mustRead("metrics")
-	if ct := resp.Data[logical.HTTPContentType]; ct != "text/plain; version=0.0.4; charset=utf-8" {
-		e.t.Fatalf("content type %v", ct)
-	}
-	body := resp.Data[logical.HTTPRawBody].([]byte)
-	var parser expfmt.TextParser
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatalf("not Prometheus text: %v\n%s", err, body)
-	}
-	return families, string(body)
-}
-
-// sample returns the value of the family's series whose labels match, and
-// whether there is one.
-func sample(families map[string]*dto.MetricFamily, family string, labels map[string]string) (float64, bool) {
-	f := families[family]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		for _, l := range m.Label {
-			if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
 
 func TestMetrics_AgreeWithConfigReads(t *testing.T) {
 	env := newTestEnv(t)

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 func TestScheduler_DueKeyRotatesAndUndueKeyDoesNot(t *testing.T) {
@@ -260,5 +262,38 @@ func TestScheduler_LazyLoadFromPeriodic(t *testing.T) {
 	}
 	if env.sim.State().RotateCalls != calls+1 {
 		t.Fatal("the first periodic call did not load and rotate")
+	}
+}
+
+// A tick stays within its budget: it holds Vault's periodic call (and its
+// state lock), so it starts no rotation that a Cisco call could carry past
+// the budget.
+func TestScheduler_TickStaysWithinItsBudget(t *testing.T) {
+	orgs := []string{"1000001", "1000002", "1000003", "1000004", "1000005"}
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: "msp", ClientSecret: testClientSecret, OrgIDs: orgs}},
+		NoRateLimits: true,
+	}))
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
+	env.b.callTimeout = time.Second
+	env.b.sched.budget = 1500 * time.Millisecond
+	for _, org := range orgs {
+		env.configure("org-"+org, map[string]interface{}{"client_id": "msp", "org_id": org, "rotation_period": "1m"})
+		env.mustRotate("org-" + org)
+	}
+	env.clock.Advance(time.Minute)
+	env.injectFault(ciscosim.Fault{Kind: "delay", DelayMS: 400, Count: len(orgs)})
+	// What did not start is still due and starts on a later tick.
+	for i := 0; i < len(orgs); i++ {
+		began := time.Now()
+		env.tick()
+		if took := time.Since(began); took > env.b.sched.budget {
+			t.Fatalf("tick %d took %v, over its %v budget", i+1, took, env.b.sched.budget)
+		}
+	}
+	for _, org := range orgs {
+		if got := env.sim.State().Orgs[org].Rotations; got != 2 {
+			t.Fatalf("org %s rotated %d times, want 2", org, got)
+		}
 	}
 }

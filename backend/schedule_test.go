@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 func FuzzParseRotationSchedule(f *testing.F) {
@@ -83,5 +85,70 @@ func TestScheduler_BackoffSequence(t *testing.T) {
 				t.Fatalf("retry %d waits %v, want within [%v, %v] and at most 1h", n+1, d, base, min(base+base/4, time.Hour))
 			}
 		}
+	}
+}
+
+// Retries of a definite failure stay inside the schedule's window, or wait
+// for the next run, and never go past the 89-day limit; a stale key is
+// recovered at once.
+func TestSchedule_RetriesStayInsideTheWindow(t *testing.T) {
+	monday3 := time.Date(2026, 1, 12, 3, 0, 0, 0, time.UTC)
+	sched, err := parseRotationSchedule("0 3 * * 1", monday3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &orgConfig{RotationSchedule: "0 3 * * 1", RotationWindow: time.Hour, parsed: sched}
+	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: monday3.AddDate(0, 0, -7), LastVaultRotation: monday3.AddDate(0, 0, -7)}
+	cases := map[string]struct {
+		retry time.Time
+		stale bool
+		want  time.Time
+	}{
+		"inside the window":              {monday3.Add(31 * time.Minute), false, monday3.Add(31 * time.Minute)},
+		"after the window: next run":     {monday3.Add(65 * time.Minute), false, monday3.AddDate(0, 0, 7)},
+		"stale keys recover at once":     {monday3.Add(65 * time.Minute), true, monday3.Add(65 * time.Minute)},
+		"never past the 89-day limit":    {k.issuedAt().Add(maxRotationGap - time.Hour), false, k.issuedAt().Add(maxRotationGap)},
+		"a retry at the limit stays put": {k.issuedAt().Add(maxRotationGap + time.Hour), false, k.issuedAt().Add(maxRotationGap + time.Hour)},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			kk := *k
+			kk.RetryAt, kk.Stale = tc.retry, tc.stale
+			if name == "never past the 89-day limit" || name == "a retry at the limit stays put" {
+				// Only the limit matters here: a schedule whose next run is far.
+				kk.KeyCreationDate = monday3.AddDate(0, 0, -88)
+				kk.LastVaultRotation = kk.KeyCreationDate
+				kk.RetryAt = kk.issuedAt().Add(tc.retry.Sub(k.issuedAt()))
+				tc.want = kk.issuedAt().Add(tc.want.Sub(k.issuedAt()))
+			}
+			got, ok := nextRotation(cfg, &kk, monday3)
+			if !ok || !got.Equal(tc.want) {
+				t.Fatalf("next = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A stale key is recovered even with automated rotation off, and creds
+// says when.
+func TestSchedule_StaleKeyRecoveredWithAutomationOff(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"disable_automated_rotation": true})
+	env.mustRotate("acme")
+	env.injectFault(ciscosim.Fault{Kind: "drop"})
+	if _, err := env.rotate("acme"); err == nil {
+		t.Fatal("a dropped reply reported success")
+	}
+	creds := env.mustRead("creds/acme")
+	if creds.Data["key_state"] != "stale" || creds.Data["next_vault_rotation"] == nil {
+		t.Fatalf("stale key without a recovery: %v %v", creds.Data["key_state"], creds.Data["next_vault_rotation"])
+	}
+	if len(creds.Warnings) == 0 || !strings.Contains(creds.Warnings[0], "rotates again at") {
+		t.Fatalf("the warning does not say when the recovery runs: %v", creds.Warnings)
+	}
+	env.clock.Advance(2 * time.Minute)
+	env.tick()
+	if got := env.assertServesSimKey("acme").Data["key_state"]; got != "current" {
+		t.Fatalf("after recovery key_state = %v", got)
 	}
 }

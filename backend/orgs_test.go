@@ -1,0 +1,190 @@
+package backend
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// An entry that does not decode is skipped: other organizations' writes and
+// the tick go on, reading it says how to fix it, lists flag it, nothing
+// quotes its secret, and it can be deleted, with its WAL entries, and
+// written again.
+func TestOrgs_UnreadableEntryIsSkippedAndDeletable(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.configure("broken", nil)
+	env.mustRotate("broken")
+	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "broken", Version: 1, Started: env.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	const leaked = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYUNREADABLE"
+	corrupt := []byte(`{"secret_access_key":"` + leaked + `","version":"one"}`)
+	if err := env.storage.Put(t.Context(), &logical.StorageEntry{Key: keyPrefix + "broken", Value: corrupt}); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	restarted.mustRotate("acme")
+	restarted.tick()
+	_, err := restarted.read("creds/broken")
+	if err == nil || !strings.Contains(err.Error(), "delete config/broken") {
+		t.Fatalf("reading the unreadable organization: %v", err)
+	}
+	list := restarted.mustRequest(logical.ListOperation, "config/", nil)
+	info, _ := list.Data["key_info"].(map[string]interface{})
+	if _, ok := info["broken"]; !ok {
+		t.Fatalf("the list does not flag the unreadable entry: %v", list.Data)
+	}
+	if logs := restarted.logs.String(); !strings.Contains(logs, `"name":"broken"`) || strings.Contains(logs, leaked) {
+		t.Fatalf("the skipped entry is not logged by name, or its secret is: %s", logs)
+	}
+	if strings.Contains(err.Error(), leaked) {
+		t.Fatal("the error quotes the stored secret")
+	}
+
+	restarted.mustRequest(logical.DeleteOperation, "config/broken", nil)
+	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
+		t.Fatalf("the unreadable organization's WAL outlived its delete: %v", ids)
+	}
+	if list := restarted.mustRequest(logical.ListOperation, "config/", nil); list.Data["key_info"] != nil {
+		t.Fatalf("the deleted entry is still flagged: %v", list.Data)
+	}
+	restarted.configure("broken", nil)
+	restarted.mustRotate("broken")
+	restarted.assertServesSimKey("broken")
+}
+
+// blockingStorage returns a corrupt config/acme on the first armed Get, and
+// holds that Get until released.
+type blockingStorage struct {
+	logical.Storage
+	mu      sync.Mutex
+	armed   bool
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	s.mu.Lock()
+	hit := s.armed && key == configPrefix+"acme"
+	if hit {
+		s.armed = false
+	}
+	s.mu.Unlock()
+	if hit {
+		close(s.reached)
+		<-s.release
+		return &logical.StorageEntry{Key: key, Value: []byte("{corrupt")}, nil
+	}
+	return s.Storage.Get(ctx, key)
+}
+
+// A reader that decodes a corrupt entry while a delete and a re-create
+// replace it does not flag the re-created, healthy organization as
+// unreadable ("delete config/<name> and write it again").
+func TestOrgs_UnreadableFlagDoesNotOutliveARecreate(t *testing.T) {
+	bs := &blockingStorage{Storage: &logical.InmemStorage{}, reached: make(chan struct{}), release: make(chan struct{})}
+	st := &testStorage{Storage: bs}
+	env := newTestEnv(t, withStorage(st))
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.b.orgs.Drop("acme") // e.g. an invalidate, or a failed write
+	bs.mu.Lock()
+	bs.armed = true
+	bs.mu.Unlock()
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = env.read("creds/acme") }()
+	<-bs.reached
+	env.mustRequest(logical.DeleteOperation, "config/acme", nil)
+	env.configure("acme", nil)
+	close(bs.release)
+	<-done
+	resp := env.mustRequest(logical.ListOperation, "config/", nil)
+	if info, _ := resp.Data["key_info"].(map[string]interface{}); info["acme"] != nil {
+		if e, _ := env.b.cached("acme"); e != nil {
+			t.Fatalf("acme is cached and healthy but listed as %v", info["acme"])
+		}
+	}
+}
+
+// An entry that leaves the cache (a failed write, an Invalidate) stays in the
+// schedule, in status and in metrics: refillDropped reads it back.
+//
+// On a performance standby, Vault calls Invalidate for every replicated
+// write; the organization must not vanish from status and metrics.
+func TestRefill_InvalidatedOrgStaysInStatusAndMetrics(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.b.invalidate(context.Background(), keyPrefix+"acme")
+	rows := env.mustRead("status").Data["organizations"].([]map[string]interface{})
+	fams, _ := env.scrape()
+	_, hasExpiry := sample(fams, keyExpiryMetric, map[string]string{"name": "acme"})
+	if len(rows) != 1 || !hasExpiry {
+		t.Fatalf("after invalidate: %d status rows, expiry series present=%v; want 1 and true", len(rows), hasExpiry)
+	}
+}
+
+// A rotation that comes due while the entry is out of the cache still
+// happens once the entry is read back.
+func TestRefill_DroppedEntryKeepsItsScheduledRotation(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1h"})
+	env.mustRotate("acme")
+	env.b.invalidate(context.Background(), keyPrefix+"acme")
+	env.clock.Advance(2 * time.Hour)
+	env.tick()                  // pops acme, finds no cache entry, drops it from the queue
+	env.mustRead("config/acme") // refills the cache
+	for i := 0; i < 3; i++ {
+		env.clock.Advance(2 * time.Hour)
+		env.tick()
+	}
+	env.waitSimIdle()
+	k := env.mustRead("creds/acme").Data
+	if v := k["version"]; v != 1 {
+		return
+	}
+	t.Fatalf("key still version 1 after 6 h with rotation_period=1h")
+}
+
+// The same schedule without a drop, as a control.
+func TestRefill_ScheduledRotationWithoutADrop(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1h"})
+	env.mustRotate("acme")
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	env.waitSimIdle()
+	if v := env.mustRead("creds/acme").Data["version"]; v == 1 {
+		t.Fatalf("control did not rotate: %v", v)
+	}
+}
+
+// A failed config write drops the entry; its scheduled rotation still
+// happens.
+func TestRefill_FailedConfigWriteKeepsTheScheduledRotation(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1h"})
+	env.mustRotate("acme")
+	env.storage.setFailPut(failUnder(configPrefix, 1))
+	if _, err := env.write("config/acme", map[string]interface{}{"disable_automated_rotation": false}); err == nil {
+		t.Fatal("write did not fail")
+	}
+	env.clock.Advance(2 * time.Hour)
+	env.tick()
+	env.mustRead("config/acme")
+	for i := 0; i < 3; i++ {
+		env.clock.Advance(2 * time.Hour)
+		env.tick()
+	}
+	env.waitSimIdle()
+	if v := env.mustRead("creds/acme").Data["version"]; v == 1 {
+		t.Fatalf("never rotated again after a failed config write: version %v", v)
+	}
+}
