@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -650,16 +651,17 @@ func (e *testEnv) liftWorkingStaleKey() {
 	e.failWithoutCisco()
 	e.clock.Advance(2 * time.Hour)
 	e.tick()
-	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() {
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.RecheckFrom.IsZero() {
 		e.t.Fatalf("the working key was not lifted: %v", k)
 	}
 }
 
 // newLiftedEnv is a test env whose organization acme, rotated every 30
-// days, serves a working key whose stale mark a recovery lifted.
+// days, serves a working key whose stale mark a recovery lifted. It has no
+// routine checks, so that every check it makes is a re-check.
 func newLiftedEnv(t *testing.T) *testEnv {
 	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
+	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check_interval": 0})
 	env.mustRotate("acme")
 	env.liftWorkingStaleKey()
 	return env
@@ -672,8 +674,27 @@ func (e *testEnv) awaitRemark(d time.Duration) *keyState {
 	e.clock.Advance(d)
 	e.tick()
 	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
-	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
-		e.t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
+	// The re-mark says why in its event: a rotation attempt of the same
+	// tick may have replaced the key's last error since.
+	if !hasEvent(e, eventRotateFail, "error", "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
+		e.t.Fatalf("re-marked key: error %q, check %s, no rotate-fail event of the re-mark", k.LastError, k.CheckResult)
 	}
 	return k
+}
+
+// configureOwnOrg writes a config for name on a Cisco organization of its
+// own, behind an API key of its own: two names on one organization would
+// rotate each other's key out, and a config write refuses them.
+func (e *testEnv) configureOwnOrg(name string, extra map[string]interface{}) {
+	e.t.Helper()
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	orgID := fmt.Sprintf("%d", 2000000+h.Sum32()%1000000)
+	clientID := "client-" + name
+	e.sim.AddAPIKey(ciscosim.APIKey{ClientID: clientID, ClientSecret: testClientSecret, OrgIDs: []string{orgID}})
+	data := map[string]interface{}{"client_id": clientID, "org_id": orgID}
+	for k, v := range extra {
+		data[k] = v
+	}
+	e.configure(name, data)
 }

@@ -41,6 +41,13 @@ type orgConfig struct {
 	// DisableKeyCheck turns the key checks off (the key_check field is its
 	// negation), so that a config stored before they existed has them on.
 	DisableKeyCheck bool `json:"disable_key_check,omitempty"`
+	// KeyCheckInterval is how often the served key is checked; nil means
+	// defaultKeyCheckInterval (so that a config stored before it existed
+	// gets it), and 0 turns the scheduled checks off.
+	KeyCheckInterval *time.Duration `json:"key_check_interval,omitempty"`
+	// KeepRejectedKey turns the heal off (rotate_rejected_key is its
+	// negation): a rejected key is reported, not rotated.
+	KeepRejectedKey bool `json:"keep_rejected_key,omitempty"`
 
 	// RotationPeriod is zero when RotationSchedule is set.
 	RotationPeriod           time.Duration `json:"rotation_period"`
@@ -120,6 +127,25 @@ func (c *orgConfig) stsRegion() string {
 	}
 	return c.bucket.Region
 }
+
+// checkInterval is how often the served key is checked on a schedule; 0
+// when scheduled checks, or all checks, are off.
+func (c *orgConfig) checkInterval() time.Duration {
+	switch {
+	case c.DisableKeyCheck:
+		return 0
+	case c.KeyCheckInterval == nil:
+		return defaultKeyCheckInterval
+	}
+	return *c.KeyCheckInterval
+}
+
+// heals reports whether a rejected key is rotated.
+func (c *orgConfig) heals() bool { return !c.KeepRejectedKey && !c.DisableKeyCheck }
+
+// ciscoOrg names the Cisco organization a config acts on: its token URL,
+// API key and org_id. Two configs with one ciscoOrg rotate one key.
+func (c *orgConfig) ciscoOrg() string { return c.tokenURL() + "|" + c.ClientID + "|" + c.OrgID }
 
 // apiKey names the Cisco API key, the unit of Cisco's rate limits.
 func (c *orgConfig) apiKey() string { return c.tokenURL() + "|" + c.ClientID }

@@ -36,6 +36,16 @@ func applyConfigFields(cfg *orgConfig, d *framework.FieldData, create bool, now 
 	if v, ok := d.GetOk("key_check"); ok {
 		cfg.DisableKeyCheck = !v.(bool)
 	}
+	if v, ok := d.GetOk("key_check_interval"); ok {
+		iv := time.Duration(v.(int)) * time.Second
+		if iv != 0 && iv < minKeyCheckInterval {
+			return errors.New("key_check_interval must be at least 1m (60 s), or 0 to turn the scheduled checks off")
+		}
+		cfg.KeyCheckInterval = &iv
+	}
+	if v, ok := d.GetOk("rotate_rejected_key"); ok {
+		cfg.KeepRejectedKey = !v.(bool)
+	}
 
 	if _, ok := providerURLs[cfg.Provider]; !ok {
 		if create && cfg.Provider == "" {

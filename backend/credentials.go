@@ -19,7 +19,14 @@ func credentialsChanged(prev, next *orgConfig) bool {
 }
 
 // verifyCredentials fetches a token with c, within one Cisco call's time.
-func (b *backend) verifyCredentials(ctx context.Context, c *cisco.Client) error {
+// It takes the API key's turn like any Cisco call; a token request alone
+// is not counted against the admin API's rate limits.
+func (b *backend) verifyCredentials(ctx context.Context, cfg *orgConfig, c *cisco.Client) error {
+	release, err := b.limiter.AcquireTurn(ctx, cfg.apiKey())
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, b.ciscoCallTimeout())
 	defer cancel()
 	return c.Verify(ctx)

@@ -26,10 +26,14 @@ type orgStatus struct {
 	verifiedAt          time.Time // when AWS last accepted the key
 	verifyError         string    // the last check's failure, if any
 	checkResult         stscheck.Outcome
+	rejected            bool          // AWS rejects the key it accepted before
+	checkedAt           time.Time     // when AWS last answered a check
+	hasKey              bool          // false for a config without a key
+	checkInterval       time.Duration // 0 when scheduled checks are off
 }
 
 // fleet returns every cached organization's standing, most urgent first: a
-// stale key (it may be dead already), then the soonest lockout, then the
+// rejected key (dead), a stale key (it may be dead already), then the soonest lockout, then the
 // organizations with no key yet; ties by name.
 func (b *backend) fleet(now time.Time) []orgStatus {
 	entries := b.orgs.Snapshot()
@@ -59,6 +63,10 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 		verifiedAt:          k.VerifiedAt,
 		verifyError:         k.VerifyError,
 		checkResult:         k.CheckResult,
+		rejected:            k.Rejected,
+		checkedAt:           k.CheckedAt,
+		hasKey:              k.hasKey(),
+		checkInterval:       e.config.checkInterval(),
 	}
 	if k.hasKey() {
 		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()
@@ -70,6 +78,9 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 }
 
 func moreUrgent(a, b orgStatus) bool {
+	if ra, rb := a.keyState == "rejected", b.keyState == "rejected"; ra != rb {
+		return ra
+	}
 	if sa, sb := a.keyState == "stale", b.keyState == "stale"; sa != sb {
 		return sa
 	}

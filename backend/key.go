@@ -2,9 +2,7 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -55,13 +53,33 @@ type keyState struct {
 	VerifyError string    `json:"key_verify_error,omitempty"`
 	// CheckResult is the last check's outcome; empty before any check.
 	CheckResult stscheck.Outcome `json:"key_check_result,omitempty"`
-	// StaleCleared says why a stale mark was lifted without a rotation,
-	// and StaleClearedAt when: the key is checked again for a while after,
-	// and LiftRechecksDone counts those re-checks. They are stored so that
-	// no restart or config change loses one.
-	StaleCleared     string    `json:"stale_cleared,omitempty"`
-	StaleClearedAt   time.Time `json:"stale_cleared_at"`
-	LiftRechecksDone int       `json:"lift_rechecks_done,omitempty"`
+	// StaleCleared says why a stale mark was lifted without a rotation.
+	StaleCleared string `json:"stale_cleared,omitempty"`
+	// RecheckFrom is when the key came out of a stale episode: its mark
+	// was lifted, or it was stored while its predecessor was stale. A Cisco
+	// call that timed out may still land, so the key is checked again
+	// after each of recheckOffsets; RechecksDone counts those re-checks.
+	// They are stored so that no restart or config change loses one. (The
+	// JSON names date from when only a lift had re-checks.)
+	RecheckFrom  time.Time `json:"stale_cleared_at"`
+	RechecksDone int       `json:"lift_rechecks_done,omitempty"`
+
+	// CheckTriedAt is when a check of this key last ran, answered or not;
+	// CheckedAt when AWS last answered one (valid or invalid).
+	CheckTriedAt time.Time `json:"key_check_tried_at"`
+	CheckedAt    time.Time `json:"key_checked_at"`
+	// VerifiedSTSURL is the sts_url at which AWS last accepted this key:
+	// only a rejection at the same endpoint can show the key died.
+	VerifiedSTSURL string `json:"key_verified_sts_url,omitempty"`
+	// RejectedAt is when AWS first rejected this key in a row of
+	// rejections; a second rejection a minute or more later marks it
+	// Rejected: dead, shown as such, and healed when it passed before.
+	RejectedAt time.Time `json:"key_rejected_at"`
+	Rejected   bool      `json:"key_rejected,omitempty"`
+	// HealBlocked says why a rejected key is not rotated by the heal.
+	HealBlocked string `json:"heal_blocked,omitempty"`
+	// Trigger is what stored the key: a rotation trigger, or import.
+	Trigger string `json:"trigger,omitempty"`
 }
 
 const (
@@ -85,6 +103,8 @@ func (k *keyState) state() string {
 	switch {
 	case k.Stale:
 		return "stale"
+	case k.Rejected:
+		return "rejected"
 	case k.hasKey():
 		return "current"
 	}
@@ -161,7 +181,7 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 	k.LastErrorTime = now
 	k.ConsecutiveFailures++
 	if stale {
-		k.Stale, k.StaleCleared, k.StaleClearedAt, k.LiftRechecksDone = true, "", time.Time{}, 0
+		k.Stale, k.StaleCleared, k.RecheckFrom, k.RechecksDone = true, "", time.Time{}, 0
 	}
 	if retry || k.Stale {
 		wait := retryBackoff(k.ConsecutiveFailures)
@@ -174,12 +194,21 @@ func (k *keyState) markFailed(msg string, now time.Time, stale, retry bool) {
 }
 
 // withCheck is a copy of k with a check's result recorded.
-func (k *keyState) withCheck(r stscheck.Result, now time.Time) *keyState {
+// An answer (valid or invalid) dates CheckedAt; a pass at stsURL also
+// ends any row of rejections.
+func (k *keyState) withCheck(r stscheck.Result, stsURL string, now time.Time) *keyState {
 	copied := *k
 	copied.CheckResult = r.Outcome
-	if r.Outcome == stscheck.Valid {
-		copied.VerifiedAt, copied.VerifyError = now, ""
-	} else {
+	copied.CheckTriedAt = now
+	switch r.Outcome {
+	case stscheck.Valid:
+		copied.VerifiedAt, copied.VerifyError, copied.CheckedAt = now, "", now
+		copied.VerifiedSTSURL = stsURL
+		copied.RejectedAt, copied.Rejected, copied.HealBlocked = time.Time{}, false, ""
+	case stscheck.Invalid:
+		copied.CheckedAt = now
+		fallthrough
+	default:
 		copied.VerifyError = now.UTC().Format(time.RFC3339) + ": " + r.String()
 	}
 	return &copied
@@ -209,37 +238,4 @@ func failedCopy(k *keyState) *keyState {
 	}
 	copied := *k
 	return &copied
-}
-
-// clockSkew tolerates a key_creation_date slightly in the future.
-const clockSkew = 5 * time.Minute
-
-// parseImportedKey validates a key pair refreshed in Cisco's dashboard.
-// Its errors are caller mistakes, and never quote the secret.
-func parseImportedKey(id, secret, date string, now time.Time) (cisco.IssuedKey, error) {
-	id, secret = strings.TrimSpace(id), strings.TrimSpace(secret)
-	switch {
-	case id == "":
-		return cisco.IssuedKey{}, errors.New("access_key_id is required")
-	case !cisco.AccessKeyIDPattern.MatchString(id):
-		return cisco.IssuedKey{}, errors.New("access_key_id must be 16 to 128 upper-case letters and digits, e.g. AKIARB5FPGFNZR3BZAXN")
-	case secret == "":
-		return cisco.IssuedKey{}, errors.New("secret_access_key is required")
-	case !cisco.SecretKeyPattern.MatchString(secret):
-		return cisco.IssuedKey{}, errors.New("secret_access_key must be 16 to 128 characters of A-Z, a-z, 0-9, /, + and =")
-	case strings.TrimSpace(date) == "":
-		return cisco.IssuedKey{}, errors.New("key_creation_date is required, e.g. 2025-03-12T22:00:00 (UTC) or 2025-03-12T22:00:00Z")
-	}
-	created, err := cisco.ParseKeyCreationDate(date)
-	if err != nil {
-		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date: %w", err)
-	}
-	switch {
-	case created.After(now.Add(clockSkew)):
-		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date %s is in the future", created.Format(time.RFC3339))
-	case !created.Add(keyLifetime).After(now):
-		return cisco.IssuedKey{}, fmt.Errorf("key_creation_date %s is 90 days or more ago: Cisco has locked this key; "+
-			"refresh it in Cisco's dashboard and import the new one", created.Format(time.RFC3339))
-	}
-	return cisco.IssuedKey{AccessKeyID: id, SecretAccessKey: secret, CreationDate: created}, nil
 }

@@ -7,13 +7,11 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -48,7 +46,7 @@ func (o *lockedOrg) recordCheck(ctx context.Context, checked *keyState, r stsche
 	if e == nil || e.key == nil || e.key.Version != checked.Version || e.key.AccessKeyID != checked.AccessKeyID {
 		return
 	}
-	next := e.key.withCheck(r, o.b.now())
+	next := e.key.withCheck(r, e.config.stsURL(), o.b.now())
 	for _, edit := range edits {
 		edit(next)
 	}
@@ -88,31 +86,38 @@ func (p *keyProbes) stop() {
 }
 
 // probeSlot is where a background check runs: a name's probe of a
-// rotated key, or its re-check of a lifted stale mark. A re-check, started
-// by the tick from what it read before a rotation, must not end the probe
-// of the key that rotation stored.
+// rotated key, or its scheduled check. A scheduled check, started by the
+// tick from what it read before a rotation, must not end the probe of the
+// key that rotation stored.
 type probeSlot struct {
-	name    string
-	recheck bool
+	name      string
+	scheduled bool
 }
 
-// start runs fn in the background in slot, ending the one before in it.
-func (p *keyProbes) start(slot probeSlot, fn func(ctx context.Context)) {
+// start runs fn in the background in slot. With replace, it ends the one
+// before in the slot; without, it starts nothing while the slot is busy.
+// done closes when fn returns; started is false when fn was not started.
+func (p *keyProbes) start(slot probeSlot, replace bool, fn func(ctx context.Context)) (done <-chan struct{}, started bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		// A rotation that ends while the mount goes away: a WaitGroup
 		// must not grow while stop waits on it.
-		return
+		return nil, false
 	}
 	if cancel := p.running[slot]; cancel != nil {
+		if !replace {
+			return nil, false
+		}
 		cancel()
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.running[slot] = cancel
 	p.wg.Add(1)
+	finished := make(chan struct{})
 	go func() {
 		defer p.wg.Done()
+		defer close(finished)
 		defer cancel()
 		fn(ctx)
 		p.mu.Lock()
@@ -121,6 +126,7 @@ func (p *keyProbes) start(slot probeSlot, fn func(ctx context.Context)) {
 		}
 		p.mu.Unlock()
 	}()
+	return finished, true
 }
 
 // probeRotatedKey checks a rotated key in the background until AWS
@@ -130,7 +136,7 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 	if cfg.DisableKeyCheck {
 		return
 	}
-	b.probes.start(probeSlot{name: name}, func(ctx context.Context) {
+	b.probes.start(probeSlot{name: name}, true, func(ctx context.Context) {
 		deadline := time.Now().Add(b.probes.window)
 		wait := b.probes.firstWait
 		var r stscheck.Result
@@ -181,42 +187,4 @@ func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name strin
 	b.afterCheck(ctx, s, name, "record the key check", func(o *lockedOrg) {
 		o.recordCheck(ctx, k, r)
 	})
-}
-
-
-// freshKeyAge is how recent a key must be for a rejection of its id to be
-// taken as AWS not having it yet; importRecheckRounds is how often such a
-// key is checked again, with waits of firstWait, 2×, 4×, 8× (15 s).
-const (
-	freshKeyAge         = 10 * time.Minute
-	importRecheckRounds = 4
-)
-
-// checkImportedKey checks a key before an import stores it. AWS may not
-// know a key refreshed a moment ago, so an unknown id of a fresh key is
-// checked again for a few seconds.
-func (b *backend) checkImportedKey(ctx context.Context, cfg *orgConfig, k cisco.IssuedKey, now time.Time) stscheck.Result {
-	key := &keyState{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
-	r := b.checkKey(ctx, cfg, key, checkImport)
-	fresh := now.Sub(k.CreationDate) < freshKeyAge
-	wait := b.probes.firstWait
-	for round := 0; fresh && r.Half == stscheck.HalfID && round < importRecheckRounds; round++ {
-		if sleepCtx(ctx, wait) != nil {
-			break
-		}
-		r = b.checkKey(ctx, cfg, key, checkImport)
-		wait *= 2
-	}
-	return r
-}
-
-// importRefusedMessage says which half of an imported key AWS rejected.
-func importRefusedMessage(accessKeyID string, r stscheck.Result) string {
-	const skip = " Nothing was stored. To store it without the check, write verify=false."
-	if r.Half == stscheck.HalfSecret {
-		return fmt.Sprintf("AWS STS rejected secret_access_key: it does not belong to access_key_id %s (SignatureDoesNotMatch). "+
-			"Copy the secret access key again from Cisco's dashboard."+skip, accessKeyID)
-	}
-	return fmt.Sprintf("AWS STS rejected access_key_id %s: AWS does not know it (InvalidClientTokenId). Check that it is the "+
-		"access key id Cisco's dashboard showed after the latest refresh; an older one stops working at the refresh."+skip, accessKeyID)
 }

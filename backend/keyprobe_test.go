@@ -120,10 +120,10 @@ func TestProbe_StartDuringStop(t *testing.T) {
 	}
 	for i := 0; i < 500; i++ {
 		p := newKeyProbes()
-		p.start(probeSlot{name: "a"}, probe)
+		p.start(probeSlot{name: "a"}, true, probe)
 		done := make(chan struct{})
 		go func() { p.stop(); close(done) }()
-		p.start(probeSlot{name: "b"}, probe)
+		p.start(probeSlot{name: "b"}, true, probe)
 		<-done
 		if n := active.Load(); n != 0 {
 			t.Fatalf("%d probes still running after stop returned", n)
@@ -131,21 +131,28 @@ func TestProbe_StartDuringStop(t *testing.T) {
 	}
 }
 
-// A re-check does not end the probe of the name's rotated key: the tick
-// starts re-checks from what it read before a rotation that may just have
-// stored a new key.
-func TestProbe_RecheckLeavesTheRotatedKeysProbe(t *testing.T) {
+// A scheduled check does not end the probe of the name's rotated key: the
+// tick starts checks from what it read before a rotation that may just
+// have stored a new key. A scheduled check starts nothing while one runs.
+func TestProbe_ScheduledCheckLeavesTheRotatedKeysProbe(t *testing.T) {
 	p := newKeyProbes()
 	defer p.stop()
 	var probe context.Context
 	started := make(chan struct{})
-	p.start(probeSlot{name: "acme"}, func(ctx context.Context) { probe = ctx; close(started); <-ctx.Done() })
+	p.start(probeSlot{name: "acme"}, true, func(ctx context.Context) { probe = ctx; close(started); <-ctx.Done() })
 	<-started
-	p.start(probeSlot{name: "acme", recheck: true}, func(context.Context) {})
-	if probe.Err() != nil {
-		t.Fatal("the re-check ended the probe of the rotated key")
+	release := make(chan struct{})
+	if _, ok := p.start(probeSlot{name: "acme", scheduled: true}, false, func(context.Context) { <-release }); !ok {
+		t.Fatal("a scheduled check did not start beside the probe")
 	}
-	p.start(probeSlot{name: "acme"}, func(context.Context) {})
+	if probe.Err() != nil {
+		t.Fatal("the scheduled check ended the probe of the rotated key")
+	}
+	if _, ok := p.start(probeSlot{name: "acme", scheduled: true}, false, func(context.Context) {}); ok {
+		t.Fatal("a second scheduled check started while the first ran")
+	}
+	close(release)
+	p.start(probeSlot{name: "acme"}, true, func(context.Context) {})
 	if probe.Err() == nil {
 		t.Fatal("a newer probe did not end the one before")
 	}

@@ -157,3 +157,22 @@ func (o *lockedOrg) delete(ctx context.Context) error {
 	b.metrics.forget(name)
 	return nil
 }
+
+// adoptNewerStoredKey caches the stored key when it is newer than the
+// cached one: another instance on the same storage stored it. The cache
+// otherwise stands: it may hold a failure that storage refused, which a
+// read of storage must not undo.
+func (o *lockedOrg) adoptNewerStoredKey(ctx context.Context) error {
+	stored, err := getKey(ctx, o.s, o.name)
+	if err != nil {
+		return err
+	}
+	cached := o.e.key
+	if stored == nil || (cached != nil && (stored.Version < cached.Version ||
+		(stored.Version == cached.Version && stored.AccessKeyID == cached.AccessKeyID))) {
+		return nil
+	}
+	o.b.logger.Info("storage holds a newer key than this node cached; serving it", "name", o.name, "version", stored.Version)
+	o.setKey(stored)
+	return nil
+}

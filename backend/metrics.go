@@ -85,29 +85,35 @@ func (m *mountMetrics) forget(name string) {
 
 // The per-organization gauges, labelled name.
 const (
-	keyExpiryMetric    = "cisco_s3_key_expiry_timestamp_seconds"
-	keyCreationMetric  = "cisco_s3_key_creation_timestamp_seconds"
-	nextRotationMetric = "cisco_s3_next_rotation_timestamp_seconds"
-	keyStaleMetric     = "cisco_s3_key_stale"
-	failuresMetric     = "cisco_s3_rotation_consecutive_failures"
-	lastSuccessMetric  = "cisco_s3_last_successful_rotation_timestamp_seconds"
-	unreadableMetric   = "cisco_s3_unreadable_entries"
-	verifiedMetric     = "cisco_s3_key_verified_timestamp_seconds"
-	verifyFailedMetric = "cisco_s3_key_verify_failed"
-	keyRejectedMetric  = "cisco_s3_key_rejected"
+	keyExpiryMetric     = "cisco_s3_key_expiry_timestamp_seconds"
+	keyCreationMetric   = "cisco_s3_key_creation_timestamp_seconds"
+	nextRotationMetric  = "cisco_s3_next_rotation_timestamp_seconds"
+	keyStaleMetric      = "cisco_s3_key_stale"
+	failuresMetric      = "cisco_s3_rotation_consecutive_failures"
+	lastSuccessMetric   = "cisco_s3_last_successful_rotation_timestamp_seconds"
+	unreadableMetric    = "cisco_s3_unreadable_entries"
+	verifiedMetric      = "cisco_s3_key_verified_timestamp_seconds"
+	verifyFailedMetric  = "cisco_s3_key_verify_failed"
+	keyRejectedMetric   = "cisco_s3_key_rejected"
+	lastCheckedMetric   = "cisco_s3_key_last_checked_timestamp_seconds"
+	checkIntervalMetric = "cisco_s3_key_check_interval_seconds"
+	keyMissingMetric    = "cisco_s3_key_missing"
 )
 
 var fleetHelp = map[string]string{
-	keyExpiryMetric:    "When Cisco locks the served key out: its start plus 90 days.",
-	keyCreationMetric:  "The start of the served key's 90 days.",
-	nextRotationMetric: "When the scheduler rotates next; absent when automated rotation is off or no key is stored.",
-	keyStaleMetric:     "1 when a rotation's outcome is unknown and the served key may be dead.",
-	failuresMetric:     "Failed rotation attempts since the last success.",
-	lastSuccessMetric:  "When Vault last stored a key, by rotation or import.",
-	unreadableMetric:   "Stored organizations that cannot be decoded.",
-	verifiedMetric:     "When AWS STS last accepted the served key; absent until a check passes.",
-	verifyFailedMetric: "1 when the last check of the served key against AWS STS did not pass: rejected, or no answer.",
-	keyRejectedMetric:  "1 when AWS STS rejected the served key at its last check: consumers hold a key that does not work.",
+	keyExpiryMetric:     "When Cisco locks the served key out: its start plus 90 days.",
+	keyCreationMetric:   "The start of the served key's 90 days.",
+	nextRotationMetric:  "When the scheduler rotates next; absent when automated rotation is off or no key is stored.",
+	keyStaleMetric:      "1 when a rotation's outcome is unknown and the served key may be dead.",
+	failuresMetric:      "Failed rotation attempts since the last success.",
+	lastSuccessMetric:   "When Vault last stored a key, by rotation or import.",
+	unreadableMetric:    "Stored organizations that cannot be decoded.",
+	verifiedMetric:      "When AWS STS last accepted the served key; absent until a check passes.",
+	verifyFailedMetric:  "1 when the last check of the served key against AWS STS did not pass: rejected, or no answer.",
+	keyRejectedMetric:   "1 when AWS STS rejected the served key at its last check, or rejects it since a minute or more: consumers hold a key that does not work.",
+	lastCheckedMetric:   "When AWS STS last answered a check of the served key; absent before any answer.",
+	checkIntervalMetric: "How often the served key is checked on a schedule (key_check_interval); absent when the scheduled checks are off.",
+	keyMissingMetric:    "1 when the organization is configured but no key is stored: nothing is served yet.",
 }
 
 // fleetFamilies turns every organization's standing into gauge families.
@@ -154,10 +160,21 @@ func fleetFamilies(rows []orgStatus, unreadable int) []*dto.MetricFamily {
 		}
 		gauge(verifyFailedMetric, verifyFailed)
 		rejected := 0.0
-		if st.checkResult == stscheck.Invalid {
+		if st.rejected || st.checkResult == stscheck.Invalid {
 			rejected = 1
 		}
 		gauge(keyRejectedMetric, rejected)
+		if !st.checkedAt.IsZero() {
+			gauge(lastCheckedMetric, unixSeconds(st.checkedAt))
+		}
+		if st.checkInterval > 0 && st.hasKey {
+			gauge(checkIntervalMetric, st.checkInterval.Seconds())
+		}
+		missing := 0.0
+		if !st.hasKey {
+			missing = 1
+		}
+		gauge(keyMissingMetric, missing)
 	}
 	family(unreadableMetric).Metric = append(family(unreadableMetric).Metric,
 		&dto.Metric{Gauge: &dto.Gauge{Value: proto.Float64(float64(unreadable))}})

@@ -18,7 +18,7 @@ import (
 func TestOrgs_UnreadableEntryIsSkippedAndDeletable(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	env.configure("broken", nil)
+	env.configureOwnOrg("broken", nil)
 	env.mustRotate("broken")
 	if _, err := framework.PutWAL(t.Context(), env.storage, walKindRotate, &rotationWAL{Name: "broken", Version: 1, Started: env.clock.Now()}); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestOrgs_UnreadableEntryIsSkippedAndDeletable(t *testing.T) {
 	if list := restarted.mustRequest(logical.ListOperation, "config/", nil); list.Data["key_info"] != nil {
 		t.Fatalf("the deleted entry is still flagged: %v", list.Data)
 	}
-	restarted.configure("broken", nil)
+	restarted.configure("broken", map[string]interface{}{"force": true}) // acme shares its organization
 	restarted.mustRotate("broken")
 	restarted.assertServesSimKey("broken")
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -62,6 +63,18 @@ func pathConfig(b *backend) []*framework.Path {
 				"key_check": {
 					Type:        framework.TypeBool,
 					Description: "Check keys against AWS STS GetCallerIdentity: on import, after every rotation, and before a stale key is rotated again. Default true; false for a Vault that cannot reach AWS STS over HTTPS.",
+				},
+				"key_check_interval": {
+					Type:        framework.TypeDurationSecond,
+					Description: "How often the served key is checked against AWS STS on a schedule, to find a key that died outside Vault (a refresh in Cisco's dashboard). Default 1h (3600 s); at least 1m; 0 turns the scheduled checks off. Each check is one STS call. Ignored when key_check is false.",
+				},
+				"rotate_rejected_key": {
+					Type:        framework.TypeBool,
+					Description: "Rotate, at the next tick, a served key that AWS STS accepted before and now rejects twice a minute apart (the heal). Default true; false only reports it (key_state rejected, a warning, the metric and the alert).",
+				},
+				"force": {
+					Type:        framework.TypeBool,
+					Description: "Store a config whose Cisco organization (token URL, client_id and org_id, or data_path) is already configured under another name, for a migration. Default false. Not stored.",
 				},
 				"sts_url": {
 					Type:        framework.TypeString,
@@ -142,10 +155,15 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := applyConfigFields(cfg, d, prev == nil, b.now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if other := b.sharingCiscoOrg(name, cfg); other != "" && !d.Get("force").(bool) {
+		return logical.ErrorResponse("the Cisco organization of this config is already configured as config/%s "+
+			"(the same token URL, client_id and org_id, or the same data_path): two configs for one organization rotate "+
+			"each other's key out. Use config/%s, or write force=true for a migration and delete one of them after it", other, other), nil
+	}
 	var checked *cisco.Client
 	if d.Get("verify_connection").(bool) && (prev == nil || credentialsChanged(prev.config, cfg)) {
 		checked = b.newClient(cfg)
-		if err := b.verifyCredentials(ctx, checked); err != nil {
+		if err := b.verifyCredentials(ctx, cfg, checked); err != nil {
 			return logical.ErrorResponse(credentialCheckMessage(cfg, err)), nil
 		}
 	}
@@ -168,6 +186,11 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		b.keepClient(name, checked) // its token serves the first rotation
 	}
 	o.set(&orgEntry{config: cfg, key: key})
+	if other := b.sharingCiscoOrg(name, cfg); other != "" {
+		resp := &logical.Response{}
+		resp.AddWarning(sharedOrgMessage(other))
+		return resp, nil
+	}
 	return nil, nil
 }
 
@@ -182,15 +205,17 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	now := b.now()
 	cfg := e.config
 	data := map[string]interface{}{
-		"provider":       cfg.Provider,
-		"client_id":      cfg.ClientID,
-		"org_id":         cfg.OrgID,
-		"api_url":        cfg.apiURL(),
-		"token_url":      cfg.tokenURL(),
-		"data_path":      cfg.DataPath,
-		"key_check":      !cfg.DisableKeyCheck,
-		"sts_url":        cfg.stsURL(),
-		"key_expires_at": nil,
+		"provider":            cfg.Provider,
+		"client_id":           cfg.ClientID,
+		"org_id":              cfg.OrgID,
+		"api_url":             cfg.apiURL(),
+		"token_url":           cfg.tokenURL(),
+		"data_path":           cfg.DataPath,
+		"key_check":           !cfg.DisableKeyCheck,
+		"sts_url":             cfg.stsURL(),
+		"key_check_interval":  int64(cfg.checkInterval() / time.Second),
+		"rotate_rejected_key": !cfg.KeepRejectedKey,
+		"key_expires_at":      nil,
 	}
 	if e.key != nil {
 		data["key_expires_at"] = formatTime(e.key.expiresAt())
@@ -201,6 +226,9 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	addFailureFields(data, e.key)
 	resp := &logical.Response{Data: data}
 	addWarnings(resp, e, now)
+	if other := b.sharingCiscoOrg(d.Get("name").(string), cfg); other != "" {
+		resp.AddWarning(sharedOrgMessage(other))
+	}
 	return resp, nil
 }
 

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"testing"
@@ -155,9 +156,9 @@ func TestConfig_ReadHasExactFieldsAndNoSecret(t *testing.T) {
 	resp := env.mustRead("config/acme")
 	want := []string{
 		"access_key_id", "api_url", "bucket", "bucket_arn", "client_id", "consecutive_failures", "data_path",
-		"disable_automated_rotation", "key_check", "key_check_result", "key_creation_date", "key_expires_at", "key_state", "key_verified_at",
+		"disable_automated_rotation", "key_check", "key_check_interval", "key_check_result", "key_creation_date", "key_expires_at", "key_state", "key_verified_at",
 		"key_verify_error", "last_rotation_error", "last_rotation_error_time", "last_vault_rotation", "next_vault_rotation",
-		"org_id", "prefix", "provider", "region", "rotation_period", "stale_cleared", "sts_url", "token_url", "version",
+		"org_id", "prefix", "provider", "region", "rotate_rejected_key", "rotation_period", "stale_cleared", "sts_url", "token_url", "version",
 	}
 	var got []string
 	for k := range resp.Data {
@@ -210,7 +211,7 @@ func TestConfig_PartialUpdateKeepsOtherFields(t *testing.T) {
 func TestConfig_ListAndDelete(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
-	env.configure("globex", nil)
+	env.configureOwnOrg("globex", nil)
 	env.mustRotate("acme")
 
 	resp := env.mustRequest(logical.ListOperation, "config/", nil)
@@ -277,5 +278,29 @@ func TestConfig_CredentialFixRetriesAtOnce(t *testing.T) {
 	env.assertServesSimKey("acme")
 	if got := env.mustRead("config/acme").Data["consecutive_failures"]; got != 0 {
 		t.Fatalf("consecutive_failures = %v after the fix", got)
+	}
+}
+
+// key_check_interval: at least a minute, 0 turns the scheduled checks off,
+// and a config stored before it existed gets the default.
+func TestConfig_KeyCheckInterval(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	if got := env.mustRead("config/acme").Data["key_check_interval"]; got != int64(3600) {
+		t.Fatalf("default key_check_interval %v, want 3600", got)
+	}
+	resp, err := env.write("config/acme", map[string]interface{}{"key_check_interval": "30s"})
+	mustBadRequest(t, resp, err, "key_check_interval must be at least 1m")
+	env.mustWrite("config/acme", map[string]interface{}{"key_check_interval": 0, "rotate_rejected_key": false})
+	data := env.mustRead("config/acme").Data
+	if data["key_check_interval"] != int64(0) || data["rotate_rejected_key"] != false {
+		t.Fatalf("key_check_interval %v, rotate_rejected_key %v", data["key_check_interval"], data["rotate_rejected_key"])
+	}
+	var legacy orgConfig
+	if err := json.Unmarshal([]byte(`{"provider":"umbrella","client_id":"a","client_secret":"b","rotation_period":1}`), &legacy); err != nil {
+		t.Fatal(err)
+	}
+	if legacy.checkInterval() != defaultKeyCheckInterval || !legacy.heals() {
+		t.Fatalf("a config stored before the fields existed: interval %v, heals %v", legacy.checkInterval(), legacy.heals())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -69,7 +68,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	if d.Get("verify").(bool) && !e.config.DisableKeyCheck {
 		r := b.checkImportedKey(ctx, e.config, imported, now)
 		if r.Outcome == stscheck.Invalid {
-			return logical.ErrorResponse(importRefusedMessage(imported.AccessKeyID, r)), nil
+			return logical.ErrorResponse(importRefusedMessage(imported, r, e.key)), nil
 		}
 		check = &r
 	}
@@ -88,27 +87,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 			"(a rotation, a recovery or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
 			"dashboard still shows the key you imported", name, name))
 	}
-	// The id this key replaced; importing the served key again keeps it.
-	if prev := e.key; prev != nil {
-		imported.OldAccessKeyID = prev.AccessKeyID
-		if prev.AccessKeyID == imported.AccessKeyID {
-			imported.OldAccessKeyID = prev.OldAccessKeyID
-		}
-	}
-	next := successor(e.key, imported, originImport, now)
-	if check != nil {
-		next = next.withCheck(*check, now)
-	}
-	keptStale := keepStaleMark(e.key, next, now)
-	keepLiftRechecks(e.key, next)
-	// A proving check lifted the mark of the re-imported key: watch it, as
-	// a recovery's lift is watched.
-	liftedStale := !keptStale && e.key != nil && e.key.Stale && e.key.AccessKeyID == next.AccessKeyID
-	if liftedStale {
-		next.StaleCleared = fmt.Sprintf("%s: AWS STS accepted the re-imported key %s a minute or more after the stale mark, "+
-			"so Cisco did not replace it; the mark (%s) was lifted", now.UTC().Format(time.RFC3339), next.AccessKeyID, e.key.LastError)
-		next.StaleClearedAt, next.LiftRechecksDone = now, 0
-	}
+	next, keptStale := importedSuccessor(e.key, imported, check, e.config.stsURL(), now)
 	if err := o.storeKey(ctx, next); err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
@@ -125,31 +104,6 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 			"it stays marked stale, and the recovery checks it (with key_check on) and rotates if it does not work")
 	}
 	return resp, nil
-}
-
-// keepStaleMark carries a stale mark over to an import of the very key it
-// is on, unless a check that late enough to prove anything showed that the
-// key works: importing the key id that Cisco may have replaced proves
-// nothing about it.
-func keepStaleMark(prev, next *keyState, now time.Time) bool {
-	if prev == nil || !prev.Stale || prev.AccessKeyID != next.AccessKeyID {
-		return false
-	}
-	if !prev.Replaced && !next.VerifiedAt.IsZero() && settledSinceMark(prev, now) {
-		return false
-	}
-	next.Stale, next.LastError, next.LastErrorTime = true, prev.LastError, prev.LastErrorTime
-	next.ConsecutiveFailures, next.RetryAt, next.Replaced = prev.ConsecutiveFailures, prev.RetryAt, prev.Replaced
-	return true
-}
-
-// keepLiftRechecks carries the re-checks of a lifted stale mark over to an
-// import of the very key it was lifted from: importing the key proves
-// nothing about a Cisco call that may still land.
-func keepLiftRechecks(prev, next *keyState) {
-	if prev != nil && !prev.Stale && !prev.StaleClearedAt.IsZero() && prev.AccessKeyID == next.AccessKeyID {
-		next.StaleCleared, next.StaleClearedAt, next.LiftRechecksDone = prev.StaleCleared, prev.StaleClearedAt, prev.LiftRechecksDone
-	}
 }
 
 const pathImportHelpSyn = "Store a key that was refreshed in Cisco's dashboard."

@@ -302,7 +302,7 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale, k.StaleCleared)
 	}
 	env.sim.RefreshKey(testOrgID)
-	env.awaitRemark(liftRechecks[0])
+	env.awaitRemark(recheckOffsets[0])
 }
 
 // Importing the lifted key again keeps its re-checks: the import says
@@ -315,7 +315,7 @@ func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
 			env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID, "verify": verify,
 				"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
 			env.sim.RefreshKey(testOrgID)
-			env.awaitRemark(liftRechecks[0])
+			env.awaitRemark(recheckOffsets[0])
 		})
 	}
 }

@@ -13,7 +13,7 @@ import (
 func TestMetrics_AgreeWithConfigReads(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("good", nil)
-	env.configure("failing", nil)
+	env.configureOwnOrg("failing", nil)
 	env.mustRotate("good")
 	env.mustRotate("failing")
 	env.injectFault(ciscosim.Fault{Kind: "malformed"})

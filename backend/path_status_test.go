@@ -18,7 +18,7 @@ import (
 func TestStatus_UrgencyOrderAndAgreementWithConfig(t *testing.T) {
 	env := newTestEnv(t)
 	for _, name := range []string{"fresh", "old", "stale", "nokey"} {
-		env.configure(name, nil)
+		env.configureOwnOrg(name, nil)
 	}
 	env.mustRotate("fresh")
 	old := env.clock.Now().Add(-80 * 24 * time.Hour).Format("2006-01-02T15:04:05")

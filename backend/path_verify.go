@@ -44,7 +44,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	now := b.now()
 	current := e
 	if err := b.afterCheck(ctx, req.Storage, name, "record the verify check", func(o *lockedOrg) {
-		o.recordCheck(ctx, checked, r)
+		o.recordServedCheck(ctx, checked, r, now, checkVerify)
 		current = o.e
 	}); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,12 +51,13 @@ func newScheduler(b *backend) *scheduler {
 	return &scheduler{b: b, queue: newRotationQueue(), warned: make(map[string]time.Time), budget: tickBudget}
 }
 
-// nextAction is when an organization next needs the scheduler. The
-// caller holds s.mu.
+// nextAction is when an organization next needs the scheduler: a
+// rotation, a check of its key or a deadline log line. The caller holds
+// s.mu.
 func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
 	at, ok := nextRotation(e.config, e.key, now)
-	if recheck, due := liftRecheckAt(e.config, e.key); due && (!ok || recheck.Before(at)) {
-		at, ok = recheck, true
+	if check, due := nextCheck(name, e.config, e.key, now); due && (!ok || check.Before(at)) {
+		at, ok = check, true
 	}
 	if k := e.key; k.hasKey() {
 		warnAt := k.expiresAt().Add(-deadlineWarning)
@@ -121,8 +123,8 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 }
 
 // tick rotates every due organization, at most maxCiscoCalls at once and
-// one at a time per API key, and starts the due re-checks of lifted stale
-// marks in the background. An idle tick touches no storage.
+// one at a time per API key, after the due checks of served keys, which
+// run in the background. An idle tick touches no storage.
 func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	if !s.ticking.CompareAndSwap(false, true) {
 		return
@@ -145,8 +147,9 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	startBy, cancel := context.WithDeadline(ctx, end.Add(-b.ciscoCallTimeout()))
 	defer cancel()
 
-	groups := make(map[string][]string)
-	var order []string
+	// The checks first: a key they find dead is healed in this tick.
+	var rotations, checked []string
+	var checks []<-chan struct{}
 	for _, name := range due {
 		e, _ := b.cached(name)
 		if e == nil {
@@ -155,20 +158,56 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 			continue
 		}
 		s.warnDeadline(name, e, now)
-		// Even when a rotation is due: one that keeps failing must not
-		// leave a lifted key unwatched.
-		if at, ok := liftRecheckAt(e.config, e.key); ok && !at.After(now) {
-			b.recheckLiftedKey(st, name, e.key)
-		}
-		if at, ok := nextRotation(e.config, e.key, now); ok && !at.After(now) {
-			key := e.config.apiKey()
-			if _, seen := groups[key]; !seen {
-				order = append(order, key)
+		at, rotationDue := nextRotation(e.config, e.key, now)
+		rotationDue = rotationDue && !at.After(now)
+		// The re-checks of a key out of a stale episode run even when a
+		// rotation is due: one that keeps failing must not leave the key
+		// unwatched. Other checks wait for the rotation's new key.
+		if at, ok := nextCheck(name, e.config, e.key, now); ok && !at.After(now) && len(checks) < maxChecksPerTick {
+			if _, recheck := rechecksDue(e.key, now); recheck || !rotationDue {
+				if done, started := b.startCheck(st, name, e.key); started {
+					checks = append(checks, done)
+				}
 			}
-			groups[key] = append(groups[key], name)
+		}
+		if rotationDue {
+			rotations = append(rotations, name)
 			continue
 		}
-		s.update(name, e, now)
+		checked = append(checked, name)
+	}
+	if len(checks) > 0 {
+		// A key the checks found dead is healed now; one they marked stale
+		// again is recovered at the next tick, as any stale key is.
+		s.awaitChecks(startBy, checks)
+		for _, name := range s.popDue(b.now()) {
+			if e, _ := b.cached(name); e != nil && !slices.Contains(rotations, name) {
+				if at, ok := healDue(e.config, e.key); ok && !at.After(b.now()) {
+					rotations = append(rotations, name)
+					continue
+				}
+			}
+			checked = append(checked, name)
+		}
+	}
+	// Requeue from the latest state: a check may have recorded already.
+	for _, name := range checked {
+		s.requeue(name)
+	}
+
+	groups := make(map[string][]string)
+	var order []string
+	for _, name := range rotations {
+		e, _ := b.cached(name)
+		if e == nil {
+			b.orgs.MarkDropped(name)
+			continue
+		}
+		key := e.config.apiKey()
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], name)
 	}
 
 	work := make(chan []string)
@@ -195,11 +234,31 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	wg.Wait()
 }
 
+// awaitChecks waits for the checks a tick started, at most tickCheckWait
+// and never past ctx.
+func (s *scheduler) awaitChecks(ctx context.Context, checks []<-chan struct{}) {
+	timer := time.NewTimer(tickCheckWait)
+	defer timer.Stop()
+	for _, done := range checks {
+		select {
+		case <-done:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name string) {
 	b := s.b
 	trigger := triggerScheduled
-	if e, _ := b.cached(name); e != nil && e.key != nil && e.key.Stale {
-		trigger = triggerRecovery
+	if e, _ := b.cached(name); e != nil && e.key != nil {
+		if e.key.Stale {
+			trigger = triggerRecovery
+		} else if _, ok := healDue(e.config, e.key); ok {
+			trigger = triggerHeal
+		}
 	}
 	// Failures are recorded and logged by the rotation; what is left here
 	// is a rotation that did not start.

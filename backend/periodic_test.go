@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 	"time"
@@ -176,7 +177,8 @@ func TestScheduler_DisabledAutomatedRotation(t *testing.T) {
 
 func TestScheduler_ConfigChangeReschedules(t *testing.T) {
 	env := newTestEnv(t)
-	env.configure("acme", map[string]interface{}{"rotation_period": "60d"})
+	// Without scheduled checks, the queue holds the rotation alone.
+	env.configure("acme", map[string]interface{}{"rotation_period": "60d", "key_check_interval": 0})
 	env.mustRotate("acme")
 	at, _ := env.b.sched.queuedAt("acme")
 	if want := env.clock.Now().Add(60 * 24 * time.Hour); !at.Equal(want) {
@@ -295,5 +297,59 @@ func TestScheduler_TickStaysWithinItsBudget(t *testing.T) {
 		if got := env.sim.State().Orgs[org].Rotations; got != 2 {
 			t.Fatalf("org %s rotated %d times, want 2", org, got)
 		}
+	}
+}
+
+// sameLockStripe returns two names that share one of the cache's name
+// locks, as unrelated organizations do on a mount with many.
+func sameLockStripe() (string, string) {
+	stripeOf := func(name string) uint32 {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		return h.Sum32() % 256
+	}
+	seen := map[uint32]string{}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("org-%d", i)
+		if other, ok := seen[stripeOf(name)]; ok {
+			return other, name
+		}
+		seen[stripeOf(name)] = name
+	}
+}
+
+// The tick's wait for a name's lock ends with the tick's deadline: an
+// unrelated organization whose lock stripe is held for long (a config
+// write waiting for its API key's turn and Cisco's token endpoint, a
+// manual rotation) does not hold the tick past its budget.
+func TestScheduler_TickDoesNotWaitOnAnUnrelatedLockPastItsBudget(t *testing.T) {
+	busy, due := sameLockStripe()
+	env := newTestEnv(t)
+	env.b.limiter = cisco.NewLimiter(cisco.WithLimits())
+	env.b.callTimeout = time.Second
+	env.b.sched.budget = 1500 * time.Millisecond
+	env.configureOwnOrg(busy, map[string]interface{}{"key_check_interval": 0})
+	env.configureOwnOrg(due, map[string]interface{}{"rotation_period": "1m", "key_check_interval": 0})
+	env.mustRotate(due)
+	env.clock.Advance(time.Minute)
+	held, err := env.b.lockName(context.Background(), env.storage, busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(4 * time.Second)
+		held.unlock()
+		close(released)
+	}()
+	began := time.Now()
+	env.tick()
+	if took := time.Since(began); took > env.b.sched.budget {
+		t.Fatalf("the tick took %v waiting on %s's lock, over its %v budget", took, busy, env.b.sched.budget)
+	}
+	<-released
+	env.tick() // what did not start is still due
+	if k, _ := getKey(t0ctx, env.storage, due); k.Version != 2 {
+		t.Fatalf("%s was not rotated once the lock was free: version %d", due, k.Version)
 	}
 }

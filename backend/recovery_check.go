@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/logical"
-
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -19,10 +17,6 @@ import (
 // proves the key works: AWS may accept a key that Cisco replaced for some
 // seconds after the replacement.
 const staleCheckSettle = time.Minute
-
-// liftRechecks are how long after a stale mark was lifted the key is
-// checked again.
-var liftRechecks = []time.Duration{5 * time.Minute, 15 * time.Minute}
 
 // settledSinceMark reports whether a check of stale key k at t is late
 // enough after the mark to be trusted.
@@ -72,13 +66,13 @@ func (o *lockedOrg) useStaleCheck(ctx context.Context, c *staleCheck) (next *key
 		return nil, true, nil
 	}
 	lift := settledSinceMark(k, c.at)
-	next = k.withCheck(c.result, c.at)
+	next = k.withCheck(c.result, e.config.stsURL(), c.at)
 	next.RetryAt = k.LastErrorTime.Add(staleCheckSettle).Truncate(time.Second).Add(time.Second)
 	if lift {
 		next.Stale, next.RetryAt, next.ConsecutiveFailures = false, time.Time{}, 0
 		next.StaleCleared = fmt.Sprintf("%s: AWS STS still accepts key %s (account %s), so Cisco did not replace it; "+
 			"the stale mark (%s) was lifted without a rotation", c.at.UTC().Format(time.RFC3339), k.AccessKeyID, c.result.Account, k.LastError)
-		next.StaleClearedAt, next.LiftRechecksDone = c.at, 0
+		next.RecheckFrom, next.RechecksDone = c.at, 0
 	}
 	unmarked := *next
 	unmarked.Stale, unmarked.RetryAt = false, time.Time{}
@@ -101,84 +95,4 @@ func (o *lockedOrg) useStaleCheck(ctx context.Context, c *staleCheck) (next *key
 	b.logger.Info("the stale key still works: lifted the stale mark without a rotation", "name", name,
 		"access_key_id", k.AccessKeyID, "account", c.result.Account)
 	return next, rotate, nil
-}
-
-// liftRecheckAt is when the scheduler next checks key k, whose stale mark
-// was lifted, again; ok is false when nothing is left to check. A re-check
-// missed while Vault was down, or while key_check was off, is due at once.
-func liftRecheckAt(cfg *orgConfig, k *keyState) (time.Time, bool) {
-	if cfg.DisableKeyCheck || !k.hasKey() || k.Stale || k.StaleClearedAt.IsZero() || k.LiftRechecksDone >= len(liftRechecks) {
-		return time.Time{}, false
-	}
-	return k.StaleClearedAt.Add(liftRechecks[k.LiftRechecksDone]), true
-}
-
-// liftRechecksCovered is how many re-checks a check of k at t stands for:
-// every one whose time had come, so that a long outage costs one check.
-func liftRechecksCovered(k *keyState, t time.Time) int {
-	n := 0
-	for n < len(liftRechecks) && !k.StaleClearedAt.Add(liftRechecks[n]).After(t) {
-		n++
-	}
-	return max(n, k.LiftRechecksDone+1)
-}
-
-// recheckLiftedKey checks, in the background, a key whose stale mark was
-// lifted: a Cisco call that timed out may still have replaced it. AWS
-// rejecting it marks it stale again, and accepting it is recorded as done.
-// No answer is no re-check: the re-check stays due, for the next tick.
-func (b *backend) recheckLiftedKey(s logical.Storage, name string, k *keyState) {
-	b.probes.start(probeSlot{name: name, recheck: true}, func(ctx context.Context) {
-		cfg := b.probeConfig(name, k)
-		if cfg == nil {
-			return
-		}
-		at := b.now()
-		switch r := b.checkKey(ctx, cfg, k, checkRecovery); r.Outcome {
-		case stscheck.Invalid:
-			b.remarkStale(ctx, s, name, k, r)
-		case stscheck.Valid:
-			b.recordLiftRecheck(ctx, s, name, k, r, at)
-		default:
-			b.logger.Warn("could not re-check the key whose stale mark was lifted; trying again at the next tick",
-				"name", name, "access_key_id", k.AccessKeyID, "result", r.String())
-		}
-	})
-}
-
-// recordLiftRecheck stores a re-check that AWS passed, if the key is still
-// the one lifted then.
-func (b *backend) recordLiftRecheck(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result, at time.Time) {
-	b.afterCheck(ctx, s, name, "record the re-check of a lifted key", func(o *lockedOrg) {
-		e := o.e
-		if e == nil || e.key == nil || e.key.Stale || !e.key.StaleClearedAt.Equal(k.StaleClearedAt) {
-			return
-		}
-		o.recordCheck(ctx, k, r, func(next *keyState) { next.LiftRechecksDone = liftRechecksCovered(e.key, at) })
-	})
-}
-
-// remarkStale marks a lifted key stale again after AWS rejected it, so
-// that the next tick recovers it.
-func (b *backend) remarkStale(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result) {
-	b.afterCheck(ctx, s, name, "mark the rejected key stale", func(o *lockedOrg) {
-		e := o.e
-		if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.key.Stale {
-			return
-		}
-		now := b.now()
-		failed := e.key.withCheck(r, now)
-		failed.markFailed(fmt.Sprintf("AWS STS rejects key %s, whose stale mark was lifted: Cisco replaced it after all (%s)",
-			k.AccessKeyID, r.Reason), now, true, true)
-		failed.RetryAt = now
-		if err := o.putKey(ctx, failed); err != nil {
-			// A WAL entry on the key makes a restart mark it stale too.
-			_, walErr := putRotationWAL(ctx, s, name, e.key, now)
-			b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
-				"error", err, "wal_written", walErr == nil)
-		}
-		o.setKey(failed)
-		b.logger.Error("AWS rejects the key whose stale mark was lifted: rotating it as soon as possible", "name", name,
-			"access_key_id", k.AccessKeyID, "result", r.String())
-	})
 }

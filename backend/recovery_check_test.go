@@ -195,7 +195,7 @@ func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
 		t.Fatal("the simulator refused the refresh")
 	}
-	k := env.awaitRemark(liftRechecks[0])
+	k := env.awaitRemark(recheckOffsets[0])
 	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
 		t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
 	}
@@ -234,9 +234,9 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 	before := checks()
 	env.clock.Advance(20 * time.Minute)
 	env.tick()
-	k := env.waitKey("acme", func(k *keyState) bool { return k.LiftRechecksDone > 0 })
-	if k.LiftRechecksDone != len(liftRechecks) || checks() != before+1 {
-		t.Fatalf("after the window: %d re-checks recorded, %d STS calls; want %d and 1", k.LiftRechecksDone, checks()-before, len(liftRechecks))
+	k := env.waitKey("acme", func(k *keyState) bool { return k.RechecksDone > 0 })
+	if k.RechecksDone != len(recheckOffsets) || checks() != before+1 {
+		t.Fatalf("after the window: %d re-checks recorded, %d STS calls; want %d and 1", k.RechecksDone, checks()-before, len(recheckOffsets))
 	}
 	env.clock.Advance(time.Hour)
 	env.tick()
@@ -252,7 +252,7 @@ func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 	env := newLiftedEnv(t)
 	env.storage.setFailPut(failKeyPuts(-1))
 	env.sim.RefreshKey(testOrgID)
-	env.clock.Advance(liftRechecks[0])
+	env.clock.Advance(recheckOffsets[0])
 	env.tick()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
@@ -284,11 +284,11 @@ func TestRecovery_LiftWhoseScheduledRotationFailsIsRechecked(t *testing.T) {
 	env.injectFault(ciscosim.Fault{Kind: "error200", Count: 1000})
 	env.clock.Advance(2 * time.Hour)
 	env.tick()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.StaleClearedAt.IsZero() || k.ConsecutiveFailures == 0 {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.RecheckFrom.IsZero() || k.ConsecutiveFailures == 0 {
 		t.Fatalf("want a lifted key whose rotation failed: %v, failures %d", k, k.ConsecutiveFailures)
 	}
 	env.sim.RefreshKey(testOrgID) // the timed-out call lands
-	env.awaitRemark(liftRechecks[0])
+	env.awaitRemark(recheckOffsets[0])
 }
 
 // A re-check that falls while key_check is off runs once it is on again.
@@ -296,7 +296,7 @@ func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
 	env := newLiftedEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": false})
 	env.sim.RefreshKey(testOrgID)
-	env.clock.Advance(liftRechecks[0])
+	env.clock.Advance(recheckOffsets[0])
 	env.tick()
 	env.waitProbesIdle()
 	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
@@ -316,8 +316,8 @@ func TestRecovery_RecheckWithoutAnAnswerIsTriedAgain(t *testing.T) {
 	env.clock.Advance(20 * time.Minute)
 	env.tick()
 	env.waitProbesIdle()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.LiftRechecksDone != 0 {
-		t.Fatalf("after a re-check without an answer: stale=%v, re-checks done %d; want not stale, 0", k.Stale, k.LiftRechecksDone)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.RechecksDone != 0 {
+		t.Fatalf("after a re-check without an answer: stale=%v, re-checks done %d; want not stale, 0", k.Stale, k.RechecksDone)
 	}
 	env.awaitRemark(time.Minute)
 }

@@ -23,6 +23,8 @@ const (
 	triggerManual    = "manual"
 	triggerScheduled = "scheduled"
 	triggerRecovery  = "recovery"
+	// triggerHeal rotates a key that AWS rejects after accepting it.
+	triggerHeal = "heal"
 )
 
 // rotationCall lets concurrent rotate requests share one Cisco call.
@@ -94,14 +96,24 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	if o.e == nil {
 		return nil, errNotConfigured
 	}
-	e := o.e
-	// What made the tick call this was read before the lock; a manual
-	// rotation may have landed since.
+	// What made the tick call this was read before the lock, from the
+	// cache: a manual rotation may have landed since, or another instance
+	// on the same storage (a plugin reload) may have stored a newer key.
 	if trigger != triggerManual {
-		if at, ok := nextRotation(e.config, e.key, b.now()); !ok || at.After(b.now()) {
+		if err := o.adoptNewerStoredKey(ctx); err != nil {
+			return nil, err
+		}
+		if at, ok := nextRotation(o.e.config, o.e.key, b.now()); !ok || at.After(b.now()) {
 			return nil, errNotDue
 		}
 	}
+	if trigger == triggerHeal {
+		if other := b.sharingCiscoOrg(name, o.e.config); other != "" {
+			o.blockHeal(ctx, other)
+			return nil, errNotDue
+		}
+	}
+	e := o.e
 	if !b.writeSafe() {
 		o.recordFailure(ctx, logical.ErrReadOnly, trigger, "", b.now())
 		return nil, logical.ErrReadOnly
@@ -159,7 +171,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 			"rotated_at", now.Format(time.RFC3339))
 	}
 	next := successor(e.key, *issued, originRotation, now)
-	next.SettledRotation = walID
+	next.SettledRotation, next.Trigger = walID, trigger
+	if e.key != nil && e.key.Stale {
+		// A Cisco call of the stale episode may still land: re-check.
+		next.RecheckFrom = now
+	}
 	if err := o.putKey(ctx, next); err != nil {
 		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID, now)
 	}
@@ -244,6 +260,9 @@ func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, w
 const (
 	eventRotate     = "cisco-s3/rotate"
 	eventRotateFail = "cisco-s3/rotate-fail"
+	// eventKeyRejected: AWS rejects the served key, which it accepted
+	// before: the key is dead.
+	eventKeyRejected = "cisco-s3/key-rejected"
 )
 
 // sendEvent emits a rotation event. Metadata never holds a secret.

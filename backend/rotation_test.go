@@ -399,3 +399,28 @@ func TestConcurrentRotatesAndReads(t *testing.T) {
 	env.assertServesSimKey("acme")
 	t.Logf("100 rotates made %d Cisco rotations; 1000 reads, 0 torn", env.simOrg().Rotations-1)
 }
+
+// A scheduled rotation decides from storage, not only from its cache: a
+// second instance on the same storage (a plugin reload) that stored a new
+// key is not rotated over, and its key is served.
+func TestRotation_ScheduledRotationSeesAKeyAnotherInstanceStored(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"rotation_period": "1h", "key_check_interval": 0})
+	env.mustRotate("acme")
+	first := env.b
+	env.clock.Advance(59 * time.Minute)
+	second := env.sibling()
+	if err := second.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	second.mustRotate("acme") // the first instance's cache still holds version 1
+	rotations := env.simOrg().Rotations
+	env.clock.Advance(2 * time.Minute)
+	env.b = first
+	env.tick()
+	env.waitSimIdle()
+	if got := env.simOrg().Rotations - rotations; got != 0 {
+		t.Fatalf("the first instance rotated %d times over the key the second stored", got)
+	}
+	env.assertServesSimKey("acme")
+}

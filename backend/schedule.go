@@ -89,6 +89,11 @@ func nextRotation(cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) 
 		// finishes a rotation that was already asked for.
 		return k.RetryAt, true
 	}
+	if at, ok := healDue(cfg, k); ok {
+		// A dead key is healed whatever the rotation settings, unless
+		// rotate_rejected_key is false.
+		return at, true
+	}
 	if cfg.DisableAutomatedRotation {
 		return time.Time{}, false
 	}

@@ -114,9 +114,27 @@ func addWarnings(resp *logical.Response, e *orgEntry, now time.Time) {
 			"the plugin rotates again at %s, or run now: vault write -f <mount>/rotate/<name>",
 			k.LastError, k.RetryAt.UTC().Format(time.RFC3339)))
 	}
+	if k.Rejected {
+		resp.AddWarning(rejectedMessage(e.config, k))
+	}
 	if inDeadlineZone(k, now) {
 		resp.AddWarning(deadlineMessage(k, now))
 	}
+}
+
+// rejectedMessage says that the served key is dead, and what happens next.
+func rejectedMessage(cfg *orgConfig, k *keyState) string {
+	next := "rotate it now (vault write -f <mount>/rotate/<name>), or import the key Cisco's dashboard shows"
+	switch _, heals := healDue(cfg, k); {
+	case heals:
+		next = "the plugin rotates it at the next tick (rotate_rejected_key)"
+	case k.HealBlocked != "":
+		next = k.HealBlocked + "; " + next
+	case cfg.heals() && !k.passedHere(cfg):
+		next = "AWS never accepted it at " + cfg.stsURL() + ", so the plugin does not rotate it: check sts_url, then " + next
+	}
+	return fmt.Sprintf("the served key %s is dead: AWS STS rejects it since %s (%s); it was replaced outside Vault, "+
+		"for example by a refresh in Cisco's dashboard; %s", k.AccessKeyID, k.RejectedAt.UTC().Format(time.RFC3339), k.VerifyError, next)
 }
 
 // inDeadlineZone reports that the key is within 14 days of Cisco's lockout.

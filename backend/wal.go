@@ -173,7 +173,8 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	}
 	now := b.now()
 	failed := failedCopy(e.key)
-	if failed.SettledRotation != id {
+	marked := failed.SettledRotation != id
+	if marked {
 		failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
 			"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
 		failed.RetryAt = now // as soon as possible
@@ -185,6 +186,9 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 		b.logger.Error("could not store the stale mark of an unfinished rotation; keeping its WAL entry",
 			"name", w.Name, "error", err)
 		o.setKey(failed)
+		if marked {
+			b.sendEvent(ctx, eventRotateFail, w.Name, failed.Version, triggerRecovery, failed.LastError)
+		}
 		return false, nil
 	}
 	if e.key != nil && e.key.SettledRotation == id {
@@ -193,6 +197,7 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	o.setKey(failed)
 	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
 		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
+	b.sendEvent(ctx, eventRotateFail, w.Name, failed.Version, triggerRecovery, failed.LastError)
 	return true, nil
 }
 

@@ -186,3 +186,23 @@ func TestWAL_CorruptEntryDoesNotStopTheMount(t *testing.T) {
 		t.Fatalf("a config write fails because of one corrupt WAL entry: %v", err)
 	}
 }
+
+// An unfinished rotation found when the mount loads sends a rotate-fail
+// event, as every failure the operator must hear of does.
+func TestWAL_UnfinishedRotationSendsAnEvent(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.crashAfterCiscoRotated("acme", 1)
+	env.b.Cleanup(t.Context())
+	restarted := env.sibling()
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	if st := restarted.mustRead("creds/acme").Data["key_state"]; st != "stale" {
+		t.Fatalf("key_state %v after the restart, want stale", st)
+	}
+	if !hasEvent(restarted, eventRotateFail, "error", "did not finish") || !hasEvent(restarted, eventRotateFail, "trigger", triggerRecovery) {
+		t.Fatalf("no rotate-fail event for the unfinished rotation: %v", restarted.events.Events)
+	}
+}

@@ -87,53 +87,84 @@ func NewLimiter(opts ...LimiterOption) *Limiter {
 	return l
 }
 
-// Acquire waits for the API key's turn and for its rate limits. The caller
-// must call release after its Cisco call.
+// Acquire waits for the API key's turn and for its rate limits, for a
+// call of Cisco's admin API. The caller must call release after its call.
 func (l *Limiter) Acquire(ctx context.Context, apiKey string) (release func(), err error) {
+	t, err := l.turn(ctx, apiKey)
+	if err != nil {
+		return nil, err
+	}
+	defer t.cancel()
+	wait := t.ks.wait(l.now(), t.limits)
+	if wait > 0 {
+		if d, ok := t.ctx.Deadline(); ok && l.now().Add(wait).After(d) {
+			t.release()
+			return nil, &RateLimitedError{Wait: wait}
+		}
+		if err := sleepCtx(t.ctx, wait); err != nil {
+			t.release()
+			return nil, &RateLimitedError{Wait: wait}
+		}
+	}
+	t.ks.record(l.now(), t.limits)
+	return t.release, nil
+}
+
+// AcquireTurn waits for the API key's turn only, for a call that the admin
+// API's limits do not count, such as a token request alone. The caller
+// must call release after its call.
+func (l *Limiter) AcquireTurn(ctx context.Context, apiKey string) (release func(), err error) {
+	t, err := l.turn(ctx, apiKey)
+	if err != nil {
+		return nil, err
+	}
+	t.cancel()
+	return t.release, nil
+}
+
+// heldTurn is an API key's turn, held: ctx is the caller's, bounded by
+// the turn timeout, and cancel ends it.
+type heldTurn struct {
+	ks      *apiKeyState
+	limits  []RateLimit
+	release func()
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// turn waits for the API key's turn, at most the turn timeout.
+func (l *Limiter) turn(caller context.Context, apiKey string) (*heldTurn, error) {
 	l.mu.Lock()
 	ks, ok := l.keys[apiKey]
 	if !ok {
 		ks = &apiKeyState{turn: make(chan struct{}, 1)}
 		l.keys[apiKey] = ks
 	}
-	limits := l.limits
+	t := &heldTurn{ks: ks, limits: l.limits, release: func() { <-ks.turn }}
 	l.mu.Unlock()
 
 	// A caller whose deadline has passed starts nothing, even when the
 	// turn is free: a select picks at random among ready cases.
-	caller := ctx
 	if err := caller.Err(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.turnTimeout)
-	defer cancel()
+	t.ctx, t.cancel = context.WithTimeout(caller, l.turnTimeout)
 	select {
 	case ks.turn <- struct{}{}:
-	case <-ctx.Done():
+	case <-t.ctx.Done():
+		t.cancel()
 		if err := caller.Err(); err != nil {
 			return nil, err // the caller's own deadline: not started
 		}
 		return nil, ErrAPIKeyBusy
 	}
-	release = func() { <-ks.turn }
 	if err := caller.Err(); err != nil {
 		// The deadline passed while the turn came free.
-		release()
+		t.release()
+		t.cancel()
 		return nil, err
 	}
-	wait := ks.wait(l.now(), limits)
-	if wait > 0 {
-		if d, ok := ctx.Deadline(); ok && l.now().Add(wait).After(d) {
-			release()
-			return nil, &RateLimitedError{Wait: wait}
-		}
-		if err := sleepCtx(ctx, wait); err != nil {
-			release()
-			return nil, &RateLimitedError{Wait: wait}
-		}
-	}
-	ks.record(l.now(), limits)
-	return release, nil
+	return t, nil
 }
 
 // wait returns how long until a call fits every window.

@@ -1,0 +1,132 @@
+package backend
+
+// When a served key is next checked against AWS, as one function of the
+// stored key and config: the routine interval, the re-checks after a stale
+// episode, and the confirmation of a rejection. Rejections and their heal
+// are decided here too, from the stored facts alone.
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+const (
+	// defaultKeyCheckInterval is how often a served key is checked when
+	// the config does not say.
+	defaultKeyCheckInterval = time.Hour
+	minKeyCheckInterval     = time.Minute
+	// rejectionConfirmAfter is how long after a first rejection a second
+	// one confirms that the key is dead: one rejection may be AWS's own
+	// hiccup.
+	rejectionConfirmAfter = time.Minute
+)
+
+// recheckOffsets are how long after a key came out of a stale episode (a
+// lifted mark, or a key stored while its predecessor was stale) it is
+// checked again: a Cisco call that timed out may still land and kill it.
+var recheckOffsets = []time.Duration{5 * time.Minute, 15 * time.Minute}
+
+// nextCheck is when name's served key is next checked on the schedule;
+// false when nothing is to check: no key, a stale key (its recovery checks
+// it), or key_check off. A check whose time has passed (missed while Vault
+// was down, or without an answer) is due at once.
+func nextCheck(name string, cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) {
+	if cfg.DisableKeyCheck || !k.hasKey() || k.Stale {
+		return time.Time{}, false
+	}
+	var at time.Time
+	ok := false
+	consider := func(t time.Time) {
+		if !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	if k.RechecksDone < len(recheckOffsets) && !k.RecheckFrom.IsZero() {
+		consider(k.RecheckFrom.Add(recheckOffsets[k.RechecksDone]))
+	}
+	if !k.RejectedAt.IsZero() && !k.Rejected {
+		consider(k.RejectedAt.Add(rejectionConfirmAfter))
+	}
+	if iv := cfg.checkInterval(); iv > 0 {
+		consider(routineCheckAt(name, iv, k, now))
+	}
+	return at, ok
+}
+
+// routineCheckAt is when the interval next checks the key. Each name has
+// its own phase, so that the checks of many organizations spread over the
+// interval: a check in time comes in the last tenth of the interval after
+// the one before; a key never checked, or overdue (key_check turned on, an
+// outage), is checked at its phase within the next interval.
+func routineCheckAt(name string, iv time.Duration, k *keyState, now time.Time) time.Time {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	phase := time.Duration(h.Sum64() % uint64(iv))
+	last := k.CheckTriedAt
+	if last.IsZero() {
+		last = k.LastVaultRotation
+	}
+	if !last.IsZero() && !last.Add(iv).Before(now) {
+		slot := iv / 10
+		return last.Add(iv - slot + phase%slot)
+	}
+	// The first instant at or after now that is phase past a multiple of
+	// the interval.
+	since := time.Duration(now.UnixNano() % int64(iv))
+	wait := phase - since
+	if wait < 0 {
+		wait += iv
+	}
+	return now.Add(wait)
+}
+
+// rechecksDue reports whether a check of k at t stands for re-checks whose
+// time has come, and how many re-checks are then done: every one whose
+// time had come, so that a long outage costs one check.
+func rechecksDue(k *keyState, t time.Time) (int, bool) {
+	if k.RecheckFrom.IsZero() || k.RechecksDone >= len(recheckOffsets) || k.RecheckFrom.Add(recheckOffsets[k.RechecksDone]).After(t) {
+		return k.RechecksDone, false
+	}
+	n := k.RechecksDone
+	for n < len(recheckOffsets) && !k.RecheckFrom.Add(recheckOffsets[n]).After(t) {
+		n++
+	}
+	return n, true
+}
+
+// passedHere reports whether AWS accepted k before at the endpoint that
+// checks it now: only such a key can be shown to have died. A key verified
+// before the endpoint was recorded counts as verified here.
+func (k *keyState) passedHere(cfg *orgConfig) bool {
+	return !k.VerifiedAt.IsZero() && (k.VerifiedSTSURL == "" || k.VerifiedSTSURL == cfg.stsURL())
+}
+
+// noteRejection records a rejection of k by AWS at t. The first starts a
+// row; one a minute or more after it marks the key Rejected. It reports
+// whether this rejection did.
+func (k *keyState) noteRejection(t time.Time) bool {
+	if k.RejectedAt.IsZero() {
+		k.RejectedAt = t
+		return false
+	}
+	if !k.Rejected && !t.Before(k.RejectedAt.Add(rejectionConfirmAfter)) {
+		k.Rejected = true
+		return true
+	}
+	return false
+}
+
+// healDue is when a rejected key is rotated by the heal: at once, or at
+// its retry after a failed heal. False when the key is not to be healed:
+// heal off, a key AWS never accepted at this endpoint (it proves nothing
+// about the key, and rotating it again would only repeat a broken STS's
+// verdict), or a heal that was blocked.
+func healDue(cfg *orgConfig, k *keyState) (time.Time, bool) {
+	if !k.hasKey() || !k.Rejected || !cfg.heals() || !k.passedHere(cfg) || k.HealBlocked != "" {
+		return time.Time{}, false
+	}
+	if !k.RetryAt.IsZero() {
+		return k.RetryAt, true
+	}
+	return k.CheckedAt, true
+}

@@ -1,0 +1,240 @@
+package backend
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+)
+
+// switchableSTS passes checks to the simulator's STS until reject is set;
+// then it rejects every key, as a broken proxy or a wrong endpoint would.
+type switchableSTS struct {
+	url    string
+	reject atomic.Bool
+}
+
+func newSwitchableSTS(t *testing.T, sim string) *switchableSTS {
+	target, _ := url.Parse(sim)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	s := &switchableSTS{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.reject.Load() {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>`+
+				`<Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// watchedEnv has acme configured with a key that AWS accepted, checked
+// every minute.
+func watchedEnv(t *testing.T, extra map[string]interface{}) *testEnv {
+	env := newTestEnv(t)
+	cfg := map[string]interface{}{"key_check_interval": "1m"}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	env.configure("acme", cfg)
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	return env
+}
+
+// minuteTicks advances the clock a minute and ticks, n times, as Vault
+// does.
+func (e *testEnv) minuteTicks(n int) {
+	e.t.Helper()
+	for i := 0; i < n; i++ {
+		e.clock.Advance(time.Minute)
+		e.tick()
+	}
+}
+
+// A refresh in Cisco's dashboard that nothing told Vault of kills the
+// served key. The scheduled check finds it, a second rejection a minute
+// later confirms it, and the heal rotates: creds serve Cisco's current key
+// again within the interval and a few ticks.
+func TestKeyWatch_DashboardRefreshIsFoundAndHealed(t *testing.T) {
+	env := watchedEnv(t, nil)
+	if _, ok := env.sim.RefreshKey(testOrgID); !ok {
+		t.Fatal("no refresh")
+	}
+	rotations := env.simOrg().Rotations
+	env.minuteTicks(1)
+	resp := env.mustRead("creds/acme")
+	if resp.Data["key_state"] != "current" {
+		t.Fatalf("one rejection made the key %v; it takes a second to confirm", resp.Data["key_state"])
+	}
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.RejectedAt.IsZero() {
+		t.Fatal("the scheduled check did not record the rejection")
+	}
+	for i := 0; i < 3 && env.mustRead("creds/acme").Data["access_key_id"] != env.simOrg().CurrentKeyID; i++ {
+		env.minuteTicks(1)
+	}
+	env.waitSimIdle()
+	resp = env.assertServesSimKey("acme")
+	if resp.Data["key_state"] != "current" {
+		t.Fatalf("after the heal the key is %v", resp.Data["key_state"])
+	}
+	if got := env.simOrg().Rotations - rotations; got != 1 {
+		t.Fatalf("the heal rotated %d times, want 1", got)
+	}
+	if !hasEvent(env, eventKeyRejected, "name", "acme") || !hasEvent(env, eventRotate, "trigger", triggerHeal) {
+		t.Fatal("no key-rejected event, or no rotate event with trigger heal")
+	}
+	if !strings.Contains(env.logs.String(), "the served key is dead") {
+		t.Fatal("no ERROR line says the served key is dead")
+	}
+	families, _ := env.scrape()
+	if v, _ := sample(families, "cisco_s3_key_checks_total", map[string]string{"trigger": "scheduled", "outcome": "invalid"}); v < 2 {
+		t.Fatalf("cisco_s3_key_checks_total{trigger=scheduled,outcome=invalid} = %v, want 2 or more", v)
+	}
+	if v, _ := sample(families, "cisco_s3_rotations_total", map[string]string{"name": "acme", "trigger": "heal", "result": "success"}); v != 1 {
+		t.Fatalf("heal rotations counted %v, want 1", v)
+	}
+	env.assertNoSecretsLogged()
+}
+
+// With rotate_rejected_key=false a dead key is shown, warned of and
+// alerted on, and nothing rotates.
+func TestKeyWatch_HealOffReportsOnly(t *testing.T) {
+	env := watchedEnv(t, map[string]interface{}{"rotate_rejected_key": false})
+	env.sim.RefreshKey(testOrgID)
+	rotations := env.simOrg().Rotations
+	env.minuteTicks(4)
+	resp := env.mustRead("creds/acme")
+	if resp.Data["key_state"] != "rejected" {
+		t.Fatalf("key_state %v, want rejected", resp.Data["key_state"])
+	}
+	if len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, " "), "is dead") {
+		t.Fatalf("creds warnings %v do not say the key is dead", resp.Warnings)
+	}
+	if got := env.simOrg().Rotations - rotations; got != 0 {
+		t.Fatalf("%d rotations with the heal off", got)
+	}
+	families, _ := env.scrape()
+	if v := gaugeValue(t, families, keyRejectedMetric, "acme"); v != 1 {
+		t.Fatalf("%s = %v, want 1", keyRejectedMetric, v)
+	}
+	rows := env.mustRead("status").Data["organizations"].([]map[string]interface{})
+	if rows[0]["key_state"] != "rejected" {
+		t.Fatalf("status row %v", rows[0])
+	}
+	// The operator imports the dashboard key: the check passes and the
+	// key is current again.
+	org := env.simOrg()
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": org.CurrentKeyID,
+		"secret_access_key": org.SecretAccessKey, "key_creation_date": org.KeyCreationDate})
+	if st := env.mustRead("creds/acme").Data["key_state"]; st != "current" {
+		t.Fatalf("after the import the key is %v", st)
+	}
+}
+
+// An STS that rejects every key shows every key rejected, and rotates each
+// organization at most once: the healed key never passed a check, so its
+// rejection proves nothing.
+func TestKeyWatch_STSThatRejectsEverythingRotatesOnce(t *testing.T) {
+	env := newTestEnv(t)
+	sts := newSwitchableSTS(t, env.srv.URL)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	rotations := env.simOrg().Rotations
+	sts.reject.Store(true)
+	env.minuteTicks(30)
+	env.waitSimIdle()
+	if got := env.simOrg().Rotations - rotations; got != 1 {
+		t.Fatalf("%d rotations in 30 minutes of an STS that rejects every key, want 1", got)
+	}
+	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
+		t.Fatalf("key_state %v, want rejected", st)
+	}
+}
+
+// A key that AWS never accepted is never rotated for being rejected.
+func TestKeyWatch_KeyThatNeverPassedIsNotHealed(t *testing.T) {
+	env := newTestEnv(t)
+	sts := newSwitchableSTS(t, env.srv.URL)
+	sts.reject.Store(true)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
+	env.mustRotate("acme")
+	rotations := env.simOrg().Rotations
+	env.minuteTicks(10)
+	if got := env.simOrg().Rotations - rotations; got != 0 {
+		t.Fatalf("%d rotations of a key that never passed a check", got)
+	}
+	resp := env.mustRead("creds/acme")
+	if resp.Data["key_state"] != "rejected" || !strings.Contains(strings.Join(resp.Warnings, " "), "never accepted") {
+		t.Fatalf("key_state %v, warnings %v", resp.Data["key_state"], resp.Warnings)
+	}
+}
+
+// A dashboard key imported after the heal replaced it is refused with a
+// message that says so.
+func TestKeyWatch_ImportAfterAHealSaysThePluginReplacedIt(t *testing.T) {
+	env := watchedEnv(t, nil)
+	dashboard, _ := env.sim.RefreshKey(testOrgID)
+	env.minuteTicks(4)
+	env.waitSimIdle()
+	if env.simOrg().CurrentKeyID == dashboard.CurrentKeyID {
+		t.Fatal("the heal did not rotate")
+	}
+	resp, err := env.write("import/acme", map[string]interface{}{"access_key_id": dashboard.CurrentKeyID,
+		"secret_access_key": dashboard.SecretAccessKey, "key_creation_date": dashboard.KeyCreationDate})
+	mustBadRequest(t, resp, err, "already replaced it")
+	env.assertServesSimKey("acme")
+}
+
+// Scheduled checks are spread and bounded: with the interval off, no
+// scheduled check runs at all.
+func TestKeyWatch_IntervalOffChecksNothing(t *testing.T) {
+	env := watchedEnv(t, map[string]interface{}{"key_check_interval": 0})
+	calls := env.sim.State().STSCalls
+	env.minuteTicks(90)
+	if got := env.sim.State().STSCalls - calls; got != 0 {
+		t.Fatalf("%d STS calls with key_check_interval=0", got)
+	}
+}
+
+// A key stored while its predecessor was stale is re-checked 5 and 15
+// minutes later: a Cisco call that timed out may land late and kill it.
+// When it does, the key is marked stale again and recovered.
+func TestKeyWatch_LateCiscoCallAfterAnImportIsFound(t *testing.T) {
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys:      []ciscosim.APIKey{{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}}},
+		NoRateLimits: true,
+	}))
+	env.configure("acme", map[string]interface{}{"key_check_interval": 0})
+	env.mustRotate("acme")
+	env.loseRotatedKey()
+	// The operator imports what the dashboard shows after the lost reply.
+	org := env.simOrg()
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": org.CurrentKeyID,
+		"secret_access_key": org.SecretAccessKey, "key_creation_date": org.KeyCreationDate})
+	k, _ := getKey(t0ctx, env.storage, "acme")
+	if k.Stale || k.RecheckFrom.IsZero() {
+		t.Fatalf("the imported key: stale %v, re-checks from %v", k.Stale, k.RecheckFrom)
+	}
+	// The late call lands: Cisco replaces the imported key.
+	env.sim.RefreshKey(testOrgID)
+	env.awaitRemark(recheckOffsets[0])
+	if !hasEvent(env, eventRotateFail, "name", "acme") {
+		t.Fatal("the re-mark sent no rotate-fail event")
+	}
+	env.assertRecovers()
+}

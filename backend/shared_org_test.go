@@ -1,0 +1,63 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A second config for a Cisco organization already configured on the
+// mount is refused with a 400 that names the other; force=true stores it
+// with a warning on both.
+func TestSharedOrg_SecondConfigIsRefusedUnlessForced(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("demo", nil)
+	resp, err := env.write("config/acme", map[string]interface{}{"provider": "umbrella", "client_id": testClientID,
+		"client_secret": testClientSecret, "api_url": env.srv.URL + "/admin/v2", "token_url": env.srv.URL + "/auth/v2/token"})
+	mustBadRequest(t, resp, err, "already configured as config/demo")
+	if r, _ := env.read("config/acme"); r != nil {
+		t.Fatal("the refused config was stored")
+	}
+	resp = env.mustWrite("config/acme", map[string]interface{}{"provider": "umbrella", "client_id": testClientID,
+		"client_secret": testClientSecret, "api_url": env.srv.URL + "/admin/v2", "token_url": env.srv.URL + "/auth/v2/token",
+		"force": true})
+	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, " "), "config/demo") {
+		t.Fatalf("a forced write has no warning naming the other config: %v", resp)
+	}
+	for name, other := range map[string]string{"acme": "config/demo", "demo": "config/acme"} {
+		if w := strings.Join(env.mustRead("config/"+name).Warnings, " "); !strings.Contains(w, other) {
+			t.Fatalf("config/%s read warnings %q do not name %s", name, w, other)
+		}
+	}
+	// The same data_path is the same organization too.
+	env.configureOwnOrg("globex", map[string]interface{}{"data_path": "s3://cisco-managed-us-east-1/1234567_abc"})
+	resp, err = env.write("config/initech", map[string]interface{}{"provider": "umbrella", "client_id": "other",
+		"client_secret": "other-secret", "data_path": "s3://cisco-managed-us-east-1/1234567_abc", "verify_connection": false})
+	mustBadRequest(t, resp, err, "config/globex")
+}
+
+// Two configs forced onto one organization never heal each other's keys
+// back and forth: each rotation under one name kills the other's key, and
+// the heal does not rotate a key whose organization another config shares.
+func TestSharedOrg_HealsDoNotPingPong(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
+	env.mustRotate("demo")
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.mustRotate("acme") // kills demo's key
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	rotations := env.simOrg().Rotations
+	for i := 0; i < 20; i++ {
+		env.clock.Advance(time.Minute)
+		env.tick()
+	}
+	env.waitSimIdle()
+	if got := env.simOrg().Rotations - rotations; got != 0 {
+		t.Fatalf("%d heal rotations between two configs of one organization", got)
+	}
+	resp := env.mustRead("creds/demo")
+	if resp.Data["key_state"] != "rejected" || !strings.Contains(strings.Join(resp.Warnings, " "), "config/acme") {
+		t.Fatalf("demo: key_state %v, warnings %v", resp.Data["key_state"], resp.Warnings)
+	}
+}
