@@ -29,8 +29,9 @@ var recheckOffsets = []time.Duration{5 * time.Minute, 15 * time.Minute}
 // nextCheck is when name's served key is next checked on the schedule;
 // false when nothing is to check: no key, a stale key (its recovery checks
 // it), or key_check off. A check whose time has passed (missed while Vault
-// was down, or without an answer) is due at once.
-func nextCheck(name string, cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) {
+// was down, or without an answer) is due at once; the tick starts at most
+// maxChecksPerTick, and STS's rate sends them.
+func nextCheck(name string, cfg *orgConfig, k *keyState) (time.Time, bool) {
 	if cfg.DisableKeyCheck || !k.hasKey() || k.Stale {
 		return time.Time{}, false
 	}
@@ -48,36 +49,26 @@ func nextCheck(name string, cfg *orgConfig, k *keyState, now time.Time) (time.Ti
 		consider(k.RejectedAt.Add(rejectionConfirmAfter))
 	}
 	if iv := cfg.checkInterval(); iv > 0 {
-		consider(routineCheckAt(name, iv, k, now))
+		consider(routineCheckAt(name, iv, k))
 	}
 	return at, ok
 }
 
-// routineCheckAt is when the interval next checks the key. Each name has
-// its own phase, so that the checks of many organizations spread over the
-// interval: a check in time comes in the last tenth of the interval after
-// the one before; a key never checked, or overdue (key_check turned on, an
-// outage), is checked at its phase within the next interval.
-func routineCheckAt(name string, iv time.Duration, k *keyState, now time.Time) time.Time {
+// routineCheckAt is when the interval next checks the key: in the second
+// half of the interval after the last check (or, before any, after the key
+// was stored), at a phase of the name's own, so that the checks of many
+// organizations spread over the interval instead of coming in one burst.
+// It never depends on the time it is asked: a tick that comes late finds
+// the check still due, never moved.
+func routineCheckAt(name string, iv time.Duration, k *keyState) time.Time {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	phase := time.Duration(h.Sum64() % uint64(iv))
+	half := iv / 2
 	last := k.CheckTriedAt
 	if last.IsZero() {
 		last = k.LastVaultRotation
 	}
-	if !last.IsZero() && !last.Add(iv).Before(now) {
-		slot := iv / 10
-		return last.Add(iv - slot + phase%slot)
-	}
-	// The first instant at or after now that is phase past a multiple of
-	// the interval.
-	since := time.Duration(now.UnixNano() % int64(iv))
-	wait := phase - since
-	if wait < 0 {
-		wait += iv
-	}
-	return now.Add(wait)
+	return last.Add(iv - time.Duration(h.Sum64()%uint64(half)))
 }
 
 // rechecksDue reports whether a check of k at t stands for re-checks whose

@@ -56,7 +56,7 @@ func newScheduler(b *backend) *scheduler {
 // s.mu.
 func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
 	at, ok := nextRotation(e.config, e.key, now)
-	if check, due := nextCheck(name, e.config, e.key, now); due && (!ok || check.Before(at)) {
+	if check, due := nextCheck(name, e.config, e.key); due && (!ok || check.Before(at)) {
 		at, ok = check, true
 	}
 	if k := e.key; k.hasKey() {
@@ -163,7 +163,7 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 		// The re-checks of a key out of a stale episode run even when a
 		// rotation is due: one that keeps failing must not leave the key
 		// unwatched. Other checks wait for the rotation's new key.
-		if at, ok := nextCheck(name, e.config, e.key, now); ok && !at.After(now) && len(checks) < maxChecksPerTick {
+		if at, ok := nextCheck(name, e.config, e.key); ok && !at.After(now) && len(checks) < maxChecksPerTick {
 			if _, recheck := rechecksDue(e.key, now); recheck || !rotationDue {
 				if done, started := b.startCheck(st, name, e.key); started {
 					checks = append(checks, done)

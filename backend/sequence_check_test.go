@@ -18,6 +18,11 @@ package backend
 //     forbidRotatingWorkingKeys); verify answers valid exactly for Cisco's
 //     current key; an import with a mistyped secret changes nothing; and
 //     no read shows Cisco's current key as rejected.
+//  7. A key killed outside Vault (a dashboard refresh, no import) may be
+//     served as it was only until key_check_interval has passed and two
+//     healthy ticks a minute apart have run: then it is Cisco's current key
+//     again (healed, or imported), or shown rejected, or stale. A restart
+//     would show the same. No heal rotates a key that STS never accepted.
 
 import (
 	"encoding/json"
@@ -116,16 +121,28 @@ func (h *history) check(st *step) {
 		d := cfg.Data
 		served, _ := d["access_key_id"].(string)
 		current := d["key_state"] != "none" && served == org.CurrentKeyID
+		h.countKillTicks(st, name, d, now)
+		if current || served != m.killedKey {
+			m.killedKey = ""
+		}
+		m.served = served
 		if current {
 			h.checkCreds(name, org)
 			if m.keyID != served {
 				m.keyID, m.issuedAt, m.failing = served, now, false
 			}
 		} else if d["key_state"] != "none" {
-			if d["key_state"] != "stale" {
-				h.fail("%s serves %s, Cisco's current key is %s, and the key is not marked stale: %v", name, served, org.CurrentKeyID, d)
+			killed := m.killedKey != "" && served == m.killedKey
+			switch {
+			case killed && d["key_state"] == "rejected":
+			case killed && d["key_state"] == "current" && !h.killFound(m):
+			case d["key_state"] != "stale":
+				h.fail("%s serves %s, Cisco's current key is %s, and the key is not marked stale or rejected: %v (killed outside Vault: %v, %d healthy ticks since its check was due)",
+					name, served, org.CurrentKeyID, d, killed, m.killTicks)
 			}
-			if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(maxRetryBackoff)) {
+			if d["key_state"] != "stale" {
+				// not stale: no recovery to be due
+			} else if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(maxRetryBackoff)) {
 				h.fail("%s is stale but its recovery is not due within %s: next_vault_rotation %v", name, maxRetryBackoff, d["next_vault_rotation"])
 			}
 		}
@@ -205,11 +222,29 @@ func (h *history) checkRestartWouldServe(sim ciscosim.State) {
 		}
 		d := resp.Data
 		served, _ := d["access_key_id"].(string)
-		if d["key_state"] == "current" && served != sim.Orgs[h.model[name].orgID].CurrentKeyID {
+		m := h.model[name]
+		if d["key_state"] == "current" && served != sim.Orgs[m.orgID].CurrentKeyID && !(served == m.killedKey && !h.killFound(m)) {
 			h.fail("a restart now would serve %s's dead key %s as current", name, served)
 		}
 	}
 }
+
+// countKillTicks counts, for a key killed outside Vault, the healthy ticks
+// a minute or more apart since its routine check was due.
+func (h *history) countKillTicks(st *step, name string, d map[string]interface{}, now time.Time) {
+	m := h.model[name]
+	iv, _ := d["key_check_interval"].(int64)
+	if m.killedKey == "" || !st.tick || !st.healthy || st.advance < time.Minute || d["key_check"] != true || iv == 0 {
+		return
+	}
+	if !now.Before(m.killedAt.Add(time.Duration(iv) * time.Second)) {
+		m.killTicks++
+	}
+}
+
+// killFound reports whether the promise of a key killed outside Vault
+// applies now: two healthy ticks ran since its check was due.
+func (h *history) killFound(m *orgModel) bool { return m.killTicks >= 2 }
 
 // checkNothingDue checks name after a tick that Cisco answered.
 func (h *history) checkNothingDue(name string, d map[string]interface{}, now time.Time) {
@@ -260,6 +295,9 @@ func (h *history) checkEvents(now time.Time) map[string]bool {
 		name, trigger := fields["name"].GetStringValue(), fields["trigger"].GetStringValue()
 		switch string(ev.Type) {
 		case eventRotate:
+			if m := h.model[name]; trigger == triggerHeal && m != nil && !h.env.sim.State().STSAccepted[m.served] {
+				h.fail("a heal rotation of %s, whose key %s STS never accepted", name, m.served)
+			}
 			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual {
 				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)
 			}

@@ -98,6 +98,14 @@ type orgModel struct {
 	failing      bool      // a failure was seen since that key appeared
 	orgDisabled  bool      // Cisco's rotation API is off for the org
 	storedConfig bool
+	// killedKey is a served key that a dashboard refresh killed without an
+	// import, at killedAt; killTicks counts the healthy ticks, a minute or
+	// more apart, since a routine check of it was due.
+	killedKey string
+	killedAt  time.Time
+	killTicks int
+	// served is the key the last check saw served.
+	served string
 }
 
 // step is what one step did, for the checks.
@@ -112,7 +120,8 @@ type step struct {
 	// replaces whatever failure was recorded on the key before it.
 	imported map[string]bool
 	tick     bool
-	healthy  bool // no storage fault and no Cisco fault was pending
+	advance  time.Duration // how far the clock moved before the tick
+	healthy  bool          // no storage fault and no Cisco fault was pending
 	crashed  bool
 }
 
@@ -135,7 +144,10 @@ func (c *coverage) String() string {
 }
 
 func runHistory(t *testing.T, seed uint64) {
-	h := newHistory(t, seed)
+	runHistoryOn(t, newHistory(t, seed))
+}
+
+func runHistoryOn(t *testing.T, h *history) {
 	for _, name := range h.names {
 		st := newStep()
 		h.configWrite(st, name)
@@ -209,8 +221,10 @@ func (h *history) randomStep() *step {
 		h.deleteOrg(st, h.randomName())
 	case r < 82:
 		h.ciscoFault(st, h.randomName())
-	case r < 85:
+	case r < 83:
 		h.verifyKey(st, h.randomName())
+	case r < 85:
+		h.dashboardRefresh(st, h.randomName())
 	case r < 95:
 		h.withStorageFault(st)
 	case r < 98:
@@ -301,6 +315,7 @@ func (h *history) concurrentRotates(st *step, name string) {
 func (h *history) tickAfter(st *step, d time.Duration) {
 	h.env.clock.Advance(d)
 	st.name = fmt.Sprintf("tick after %s", d)
+	st.advance = d
 	st.healthy = st.healthy && h.env.sim.State().PendingFaults == 0
 	h.allowTick(st)
 	if st.healthy {
@@ -370,6 +385,8 @@ func (h *history) configWrite(st *step, name string) {
 	case 2:
 		data["disable_automated_rotation"] = h.rng.IntN(3) == 0
 		data["key_check"] = h.rng.IntN(4) > 0
+		data["key_check_interval"] = h.pick("1m", "10m", "1h", "0")
+		data["rotate_rejected_key"] = h.rng.IntN(4) > 0
 	case 3:
 		broken = !broken
 		data["client_secret"] = map[bool]string{true: brokenSecret, false: testClientSecret}[broken]
@@ -400,6 +417,20 @@ func redactedFields(data map[string]interface{}) map[string]interface{} {
 		}
 	}
 	return out
+}
+
+// dashboardRefresh refreshes the key in Cisco's dashboard and tells Vault
+// nothing: the served key dies, and only the scheduled checks can find it.
+func (h *history) dashboardRefresh(st *step, name string) {
+	st.name = "dashboard refresh of " + name + " without an import"
+	m := h.model[name]
+	if _, ok := h.env.sim.RefreshKey(m.orgID); !ok {
+		st.name += " (the org is disabled)"
+		return
+	}
+	if m.killedKey == "" && m.served != "" {
+		m.killedKey, m.killedAt, m.killTicks = m.served, h.env.clock.Now(), 0
+	}
 }
 
 // importKey refreshes the key in Cisco's dashboard and imports it; an

@@ -75,6 +75,10 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 	case "sts_throttling":
 		writeSTSError(w, http.StatusBadRequest, "Sender", "Throttling", "Rate exceeded", requestID)
 		return
+	case "sts_reject":
+		// What a wrong endpoint or a broken proxy answers for any key.
+		writeSTSError(w, http.StatusForbidden, "Sender", "InvalidClientTokenId", stsInvalidKeyMessage, requestID)
+		return
 	case "sts_drop":
 		dropConnection(w)
 		return
@@ -128,6 +132,9 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Could not find operation %s for version %s", action, params.Get("Version")), requestID)
 		return
 	}
+	s.mu.Lock()
+	s.accepted[check.auth.accessKeyID] = true
+	s.mu.Unlock()
 	writeXML(w, http.StatusOK, "text/xml", "x-amzn-RequestId", requestID, getCallerIdentityResponse{
 		Xmlns: stsNamespace, Arn: check.org.ARN, UserID: check.org.UserID,
 		Account: check.org.AccountID, RequestID: requestID,

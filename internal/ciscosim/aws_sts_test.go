@@ -103,6 +103,7 @@ func TestSTS_Faults(t *testing.T) {
 		"sts_throttling":   {Fault{Kind: "sts_throttling"}, 400, "Throttling"},
 		"sts_delay":        {Fault{Kind: "sts_delay", DelayMS: 150}, 200, ""},
 		"sts_drop":         {Fault{Kind: "sts_drop"}, 0, ""},
+		"sts_reject":       {Fault{Kind: "sts_reject"}, 403, "InvalidClientTokenId"},
 		"sts_5xx for this": {Fault{Kind: "sts_5xx", OrgID: org}, 503, "ServiceUnavailable"},
 	}
 	for name, tc := range cases {
@@ -178,5 +179,22 @@ func TestFaults_STSAndRotateKeyAreApart(t *testing.T) {
 		if r := do(t, req); r.status != 200 {
 			t.Fatalf("%s: %d %s", kind, r.status, r.raw)
 		}
+	}
+}
+
+// STSAccepted lists the key ids STS ever accepted, and no other.
+func TestSTS_AcceptedKeyIDs(t *testing.T) {
+	s, srv := newSim(t, Config{NoRateLimits: true})
+	creds := orgCreds(s, org)
+	if a := callSTS(t, srv.URL, creds); a.status != 200 {
+		t.Fatalf("status %d", a.status)
+	}
+	unknown := creds
+	unknown.AccessKeyID = "AKIAUNKNOWNUNKNOWN01"
+	if a := callSTS(t, srv.URL, unknown); a.status != 403 {
+		t.Fatalf("status %d", a.status)
+	}
+	if acc := s.State().STSAccepted; !acc[creds.AccessKeyID] || len(acc) != 1 {
+		t.Fatalf("STSAccepted = %v", acc)
 	}
 }

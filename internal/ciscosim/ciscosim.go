@@ -57,7 +57,7 @@ type Fault struct {
 	// Kind, for rotateKey: 5xx, 429, error200, malformed, empty, delay,
 	// drop, expire_token, old_date (success with a keyCreationDate 200
 	// days in the past). For STS: sts_5xx, sts_throttling, sts_drop,
-	// sts_delay. A fault is only ever taken by the calls it is for.
+	// sts_delay, sts_reject (InvalidClientTokenId for any key). A fault is only ever taken by the calls it is for.
 	Kind  string `json:"kind"`
 	Count int    `json:"count"` // calls it hits; 0 means 1
 	// OrgID: only calls for this org, if set. An STS call is for the org
@@ -109,6 +109,8 @@ type State struct {
 	// STSCalls and S3Calls count the requests served as AWS STS and S3.
 	STSCalls int `json:"sts_calls"`
 	S3Calls  int `json:"s3_calls"`
+	// STSAccepted holds every key id that STS ever accepted.
+	STSAccepted map[string]bool `json:"sts_accepted"`
 }
 
 type token struct {
@@ -128,6 +130,7 @@ type Server struct {
 	calls    map[string][]time.Time // rotateKey calls per client id
 	tokCalls map[string][]time.Time // token calls per client id
 	inflight map[string]int
+	accepted map[string]bool // key ids STS accepted
 	state    State
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -147,6 +150,7 @@ func New(cfg Config) *Server {
 		calls:    make(map[string][]time.Time),
 		tokCalls: make(map[string][]time.Time),
 		inflight: make(map[string]int),
+		accepted: make(map[string]bool),
 		state:    State{OrgHeaders: make(map[string]int)},
 		now:      time.Now,
 	}
@@ -233,6 +237,10 @@ func (s *Server) State() State {
 	st.Orgs = make(map[string]OrgState, len(s.orgs))
 	for id, o := range s.orgs {
 		st.Orgs[id] = *o
+	}
+	st.STSAccepted = make(map[string]bool, len(s.accepted))
+	for id := range s.accepted {
+		st.STSAccepted[id] = true
 	}
 	st.OrgHeaders = make(map[string]int, len(s.state.OrgHeaders))
 	for k, v := range s.state.OrgHeaders {

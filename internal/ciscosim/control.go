@@ -48,7 +48,7 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil || !validFault(f.Kind) {
-			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token|old_date|sts_5xx|sts_throttling|sts_drop|sts_delay\",\"count\":1}"})
+			writeJSON(w, http.StatusBadRequest, map[string]interface{}{"error": "want a fault: {\"kind\":\"5xx|429|error200|malformed|empty|delay|drop|expire_token|old_date|sts_5xx|sts_throttling|sts_drop|sts_delay|sts_reject\",\"count\":1}"})
 			return
 		}
 		s.InjectFault(f)
@@ -66,7 +66,7 @@ func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
 func validFault(kind string) bool {
 	switch kind {
 	case "5xx", "429", "error200", "malformed", "empty", "delay", "drop", "expire_token", "old_date",
-		"sts_5xx", "sts_throttling", "sts_drop", "sts_delay":
+		"sts_5xx", "sts_throttling", "sts_drop", "sts_delay", "sts_reject":
 		return true
 	}
 	return false
