@@ -87,3 +87,32 @@ func BenchmarkMetrics10k(b *testing.B) {
 	be, storage := benchFleet(b, 10000)
 	benchRequest(b, be, storage, &logical.Request{Operation: logical.ReadOperation, Path: "metrics", Storage: storage})
 }
+
+// The gauges of the scheduled checks: a configured organization without a
+// key is missing; a checked key has its last answered check and its
+// interval; an interval of 0 has none.
+func TestMetrics_KeyCheckGauges(t *testing.T) {
+	env := newTestEnv(t)
+	env.configureOwnOrg("nokey", nil)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "10m"})
+	env.mustRotate("acme")
+	k := env.waitKey("acme", func(k *keyState) bool { return !k.CheckedAt.IsZero() })
+	env.configureOwnOrg("unchecked", map[string]interface{}{"key_check_interval": 0})
+	env.mustRotate("unchecked")
+	families, _ := env.scrape()
+	if v := gaugeValue(t, families, keyMissingMetric, "nokey"); v != 1 {
+		t.Fatalf("%s{nokey} = %v, want 1", keyMissingMetric, v)
+	}
+	if v := gaugeValue(t, families, keyMissingMetric, "acme"); v != 0 {
+		t.Fatalf("%s{acme} = %v, want 0", keyMissingMetric, v)
+	}
+	if v := gaugeValue(t, families, lastCheckedMetric, "acme"); v != float64(k.CheckedAt.Unix()) {
+		t.Fatalf("%s{acme} = %v, want %d", lastCheckedMetric, v, k.CheckedAt.Unix())
+	}
+	if v := gaugeValue(t, families, checkIntervalMetric, "acme"); v != 600 {
+		t.Fatalf("%s{acme} = %v, want 600", checkIntervalMetric, v)
+	}
+	if _, ok := sample(families, checkIntervalMetric, map[string]string{"name": "unchecked"}); ok {
+		t.Fatalf("%s{unchecked} is present with the scheduled checks off", checkIntervalMetric)
+	}
+}

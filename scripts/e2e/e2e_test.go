@@ -31,7 +31,10 @@ func TestDevServer(t *testing.T) {
 		if _, ok := cfg["client_secret"]; ok {
 			t.Fatal("config read returned client_secret")
 		}
-		v.configure(t, s, "temp", simClient, simSecret)
+		// A second config of acme's organization needs force=true.
+		v.fails(t, "already configured as config/acme", "write", mountPrefix+"/config/temp", "provider=umbrella",
+			"client_id="+simClient, "client_secret="+simSecret, "api_url="+s.url+"/admin/v2", "token_url="+s.url+"/auth/v2/token")
+		v.configure(t, s, "temp", simClient, simSecret, "force=true")
 		list := v.must(t, "list", mountPrefix+"/config/")
 		if !strings.Contains(list, `"acme"`) || !strings.Contains(list, `"temp"`) || strings.Contains(list, simSecret) {
 			t.Fatalf("list %s", list)
@@ -81,7 +84,7 @@ func TestDevServer(t *testing.T) {
 	t.Run("import", func(t *testing.T) {
 		created := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04:05")
 		const id, secret = "AKIAIMPORTEDE2E00001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
-		v.configure(t, s, "imported", offClient, offSecret)
+		v.configure(t, s, "imported", offClient, offSecret, "force=true") // off's organization
 		// A made-up key AWS would reject: stored only without the check.
 		v.fails(t, "AWS STS rejected access_key_id", "write", mountPrefix+"/import/imported", "access_key_id="+id,
 			"secret_access_key="+secret, "key_creation_date="+created)
