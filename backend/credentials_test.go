@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -88,4 +91,22 @@ func TestCredentialCheck_Updates(t *testing.T) {
 	env.mustRotate("acme") // still the good secret
 	env.assertServesSimKey("acme")
 	env.assertNoSecretsLogged("wrong-secret-Zq8vW3")
+}
+
+// The credential check of a config write takes its API key's turn like any
+// Cisco call: while another call of the same API key holds it, the check
+// waits, and gives up as busy, storing nothing.
+func TestCredentialCheck_TakesTheAPIKeysTurn(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.limiter = cisco.NewLimiter(cisco.WithTurnTimeout(100 * time.Millisecond))
+	apiKey := env.srv.URL + "/auth/v2/token|" + testClientID
+	release, err := env.b.limiter.Acquire(context.Background(), apiKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := env.write("config/acme", map[string]interface{}{"provider": "umbrella", "client_id": testClientID,
+		"client_secret": testClientSecret, "api_url": env.srv.URL + "/admin/v2", "token_url": env.srv.URL + "/auth/v2/token"})
+	mustBadRequest(t, resp, err, "still running")
+	release()
+	env.configure("acme", nil)
 }

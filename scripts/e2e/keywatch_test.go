@@ -50,15 +50,36 @@ func TestKeyWatch(t *testing.T) {
 			return false
 		})
 		healed := time.Since(refreshed)
-		creds := v.assertServes(t, s, "watched", awsOrg)
-		if creds["key_state"] != "current" {
-			t.Fatalf("after the heal key_state is %v", creds["key_state"])
-		}
+		waitFor(t, 5*time.Minute-healed, "creds to serve Cisco's current key, verified, within 5 minutes of the refresh", func() bool {
+			creds := v.data(t, "read", mountPrefix+"/creds/watched")
+			return creds["access_key_id"] == s.org(t, awsOrg).CurrentKeyID && creds["key_state"] == "current" && creds["key_verified_at"] != nil
+		})
+		v.assertServes(t, s, "watched", awsOrg)
 		if got := s.org(t, awsOrg).Rotations - rotations; got != 1 {
 			t.Fatalf("%d rotations healed the refresh, want 1", got)
 		}
 		fmt.Printf("key watch: after a dashboard refresh nothing told Vault of, listing failed for %d s and worked again %d s after the refresh (key_check_interval=1m)\n",
 			int(failedFor.Seconds()), int(healed.Seconds()))
+	})
+
+	t.Run("with the heal off the key shows rejected and nothing rotates", func(t *testing.T) {
+		t.Parallel()
+		v.configure(t, s, "reported", autoClient, autoSecret, "key_check_interval=1m", "rotate_rejected_key=false")
+		v.must(t, "write", "-f", mountPrefix+"/rotate/reported")
+		waitFor(t, time.Minute, "the rotated key to be verified", func() bool {
+			return v.data(t, "read", mountPrefix+"/creds/reported")["key_verified_at"] != nil
+		})
+		rotations := s.org(t, autoOrg).Rotations
+		refreshed := time.Now()
+		s.post(t, "/_sim/refresh", `{"org_id":"`+autoOrg+`"}`)
+		waitFor(t, 5*time.Minute, "the dead key to show as rejected within 5 minutes of the refresh", func() bool {
+			return v.data(t, "read", mountPrefix+"/creds/reported")["key_state"] == "rejected"
+		})
+		if got := s.org(t, autoOrg).Rotations - rotations; got != 0 {
+			t.Fatalf("%d rotations with rotate_rejected_key=false", got)
+		}
+		fmt.Printf("key watch: with the heal off, the dead key showed as rejected %d s after the dashboard refresh\n",
+			int(time.Since(refreshed).Seconds()))
 	})
 
 	t.Run("an STS that rejects every key rotates at most once", func(t *testing.T) {
