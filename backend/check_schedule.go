@@ -19,6 +19,14 @@ const (
 	// one confirms that the key is dead: one rejection may be AWS's own
 	// hiccup.
 	rejectionConfirmAfter = time.Minute
+	// unansweredRetry is how soon a routine check that got no answer is
+	// tried again.
+	unansweredRetry = 5 * time.Minute
+	// healCooldown: a key that a heal stored and that dies again within it
+	// is reported, not healed again: something else keeps rotating the
+	// organization (a second config or API key), and healing would only
+	// take turns killing each other's keys.
+	healCooldown = 24 * time.Hour
 )
 
 // recheckOffsets are how long after a key came out of a stale episode (a
@@ -55,20 +63,27 @@ func nextCheck(name string, cfg *orgConfig, k *keyState) (time.Time, bool) {
 }
 
 // routineCheckAt is when the interval next checks the key: in the second
-// half of the interval after the last check (or, before any, after the key
-// was stored), at a phase of the name's own, so that the checks of many
-// organizations spread over the interval instead of coming in one burst.
+// half of the interval after the last check that got an answer (or, before
+// any, after the key was stored), at a phase of the name's own, so that the
+// checks of many organizations spread over the interval instead of coming
+// in one burst. A check that got no answer is tried again after
+// unansweredRetry, not an interval later: the key may have died meanwhile.
 // It never depends on the time it is asked: a tick that comes late finds
 // the check still due, never moved.
 func routineCheckAt(name string, iv time.Duration, k *keyState) time.Time {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	half := iv / 2
-	last := k.CheckTriedAt
+	last := k.CheckedAt
 	if last.IsZero() {
 		last = k.LastVaultRotation
 	}
-	return last.Add(iv - time.Duration(h.Sum64()%uint64(half)))
+	at := last.Add(iv - time.Duration(h.Sum64()%uint64(half)))
+	if !k.CheckTriedAt.Before(at) {
+		// Tried since it was due, without an answer.
+		at = k.CheckTriedAt.Add(min(iv, unansweredRetry))
+	}
+	return at
 }
 
 // rechecksDue reports whether a check of k at t stands for re-checks whose
@@ -107,13 +122,19 @@ func (k *keyState) noteRejection(t time.Time) bool {
 	return false
 }
 
+// healedLately reports whether k was stored by a heal less than
+// healCooldown before it was found dead again.
+func healedLately(k *keyState) bool {
+	return k.Trigger == triggerHeal && k.RejectedAt.Sub(k.LastVaultRotation) < healCooldown
+}
+
 // healDue is when a rejected key is rotated by the heal: at once, or at
 // its retry after a failed heal. False when the key is not to be healed:
 // heal off, a key AWS never accepted at this endpoint (it proves nothing
 // about the key, and rotating it again would only repeat a broken STS's
 // verdict), or a heal that was blocked.
 func healDue(cfg *orgConfig, k *keyState) (time.Time, bool) {
-	if !k.hasKey() || !k.Rejected || !cfg.heals() || !k.passedHere(cfg) || k.HealBlocked != "" {
+	if !k.hasKey() || !k.Rejected || !cfg.heals() || !k.passedHere(cfg) || k.HealBlocked != "" || healedLately(k) {
 		return time.Time{}, false
 	}
 	if !k.RetryAt.IsZero() {

@@ -204,6 +204,10 @@ func (k *keyState) withCheck(r stscheck.Result, stsURL string, now time.Time) *k
 	case stscheck.Valid:
 		copied.VerifiedAt, copied.VerifyError, copied.CheckedAt = now, "", now
 		copied.VerifiedSTSURL = stsURL
+		if copied.Rejected {
+			// A retry of a failed heal must not rotate a key that works.
+			copied.RetryAt = time.Time{}
+		}
 		copied.RejectedAt, copied.Rejected, copied.HealBlocked = time.Time{}, false, ""
 	case stscheck.Invalid:
 		copied.CheckedAt = now

@@ -135,12 +135,16 @@ func importedSuccessor(prev *keyState, imported cisco.IssuedKey, check *stscheck
 	next.Trigger = originImport
 	if check != nil {
 		next = next.withCheck(*check, stsURL, now)
-	} else if prev != nil && prev.AccessKeyID == next.AccessKeyID && prev.SecretAccessKey == next.SecretAccessKey {
-		// The very key again, unchecked: AWS's last pass still speaks of it.
-		next.VerifiedAt, next.VerifiedSTSURL = prev.VerifiedAt, prev.VerifiedSTSURL
 	}
 	keptStale = keepStaleMark(prev, next, now)
 	keepLiftRechecks(prev, next)
+	if check == nil && prev != nil && prev.AccessKeyID == next.AccessKeyID && prev.SecretAccessKey == next.SecretAccessKey {
+		// The very key again, unchecked: what AWS last said of it still
+		// stands, a pass (which proves nothing about a stale mark, kept
+		// above) and a rejection alike.
+		next.VerifiedAt, next.VerifiedSTSURL, next.CheckedAt = prev.VerifiedAt, prev.VerifiedSTSURL, prev.CheckedAt
+		next.RejectedAt, next.Rejected, next.CheckResult, next.VerifyError = prev.RejectedAt, prev.Rejected, prev.CheckResult, prev.VerifyError
+	}
 	switch {
 	case keptStale || prev == nil || !prev.Stale:
 	case prev.AccessKeyID == next.AccessKeyID:

@@ -66,6 +66,9 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 	cur := e.key
 	done, recheck := rechecksDue(cur, at)
 	next := cur.withCheck(r, e.config.stsURL(), at)
+	if next.HealBlocked != "" && b.sharingCiscoOrg(name, e.config) == "" {
+		next.HealBlocked = "" // the other config is gone: heal again
+	}
 	switch r.Outcome {
 	case stscheck.Valid:
 		if recheck {
@@ -101,6 +104,8 @@ func (o *lockedOrg) reportRejected(ctx context.Context, k *keyState, r stscheck.
 	what := "rotate_rejected_key is false: rotate now, or import the key Cisco's dashboard shows"
 	if _, heals := healDue(o.e.config, k); heals {
 		what = "rotating it at the next tick"
+	} else if healedLately(k) {
+		what = "a heal stored it less than a day ago, so something else keeps rotating this organization (a second config or API key?); not healing it again"
 	} else if !k.passedHere(o.e.config) {
 		what = "AWS never accepted this key at " + o.e.config.stsURL() + ", so it is not rotated for it: check sts_url, then rotate or import"
 	}

@@ -238,3 +238,78 @@ func TestKeyWatch_LateCiscoCallAfterAnImportIsFound(t *testing.T) {
 	}
 	env.assertRecovers()
 }
+
+// One STS hiccup at the routine check of a key killed outside Vault does
+// not push the next check a whole interval: a check without an answer is
+// tried again within minutes.
+func TestKeyWatch_CheckWithoutAnAnswerIsTriedAgainSoon(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1h"})
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	killedAt := env.clock.Now()
+	env.sim.RefreshKey(testOrgID)
+	// Tick every minute; just before the routine check is due, queue one
+	// STS 5xx.
+	injected := false
+	var firstFound time.Duration = -1
+	for i := 1; i <= 150; i++ {
+		e, _ := env.b.cached("acme")
+		if at, ok := nextCheck("acme", e.config, e.key); ok && !injected && !at.After(env.clock.Now().Add(time.Minute)) {
+			env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1})
+			injected = true
+			t.Logf("minute %d: routine check due at +%v; injected one sts_5xx", i, at.Sub(killedAt))
+		}
+		env.clock.Advance(time.Minute)
+		env.tick()
+		env.waitProbesIdle()
+		if k, _ := env.b.cached("acme"); injected && i%10 == 0 || k.key.CheckResult != "" && i < 45 && injected {
+			t.Logf("minute %d: check_result=%s tried=%v rejected_at=%v", i, k.key.CheckResult, k.key.CheckTriedAt.Sub(killedAt), k.key.RejectedAt.Sub(killedAt))
+		}
+		if st := env.mustRead("creds/acme").Data; (st["key_state"] != "current" || st["access_key_id"] == env.simOrg().CurrentKeyID) && firstFound < 0 {
+			firstFound = env.clock.Now().Sub(killedAt)
+			t.Logf("dead key first not shown current %v after the kill (state %v)", firstFound, st["key_state"])
+		}
+	}
+	if firstFound < 0 || firstFound > time.Hour+3*time.Minute {
+		t.Fatalf("the dead key was shown current for %v after the kill with key_check_interval=1h", firstFound)
+	}
+}
+
+// A heal that failed leaves a retry; a later pass ends the rejection and
+// the retry with it, so a working key not due for months is not rotated.
+func TestKeyWatch_FailedHealRetryDoesNotRotateAWorkingKey(t *testing.T) {
+	env := newTestEnv(t)
+	sts := newSwitchableSTS(t, env.srv.URL)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	// STS rejects for a few minutes (a broken proxy), and Cisco's rotation
+	// API is off for the org (a non-ambiguous failure).
+	sts.reject.Store(true)
+	env.sim.SetOrg(ciscosim.Org{ID: testOrgID, Disabled: true})
+	rotations := env.simOrg().Rotations
+	for i := 0; i < 4; i++ {
+		env.minuteTicks(1)
+		env.waitProbesIdle()
+	}
+	k, _ := env.b.cached("acme")
+	t.Logf("after 4 min: state=%s rejected=%v failures=%d retry_at=+%v err=%q", k.key.state(), k.key.Rejected, k.key.ConsecutiveFailures, k.key.RetryAt.Sub(env.clock.Now()), k.key.LastError)
+	// STS is fixed; Cisco is fine again. The operator verifies: AWS accepts the key.
+	sts.reject.Store(false)
+	env.sim.SetOrg(ciscosim.Org{ID: testOrgID, Disabled: false})
+	env.mustWrite("verify/acme", nil)
+	k, _ = env.b.cached("acme")
+	resp := env.mustRead("config/acme")
+	t.Logf("after verify: state=%s rejected=%v retry_at=%v next_vault_rotation=%v ttl-ish", k.key.state(), k.key.Rejected, k.key.RetryAt, resp.Data["next_vault_rotation"])
+	served := k.key.AccessKeyID
+	for i := 0; i < 70; i++ {
+		env.minuteTicks(1)
+	}
+	env.waitSimIdle()
+	k, _ = env.b.cached("acme")
+	t.Logf("70 min later: rotations=%d served %s -> %s trigger=%s", env.simOrg().Rotations-rotations, served, k.key.AccessKeyID, k.key.Trigger)
+	if env.simOrg().Rotations != rotations {
+		t.Fatalf("a working key (rotation_period 60d) was rotated %d times after its rejection ended", env.simOrg().Rotations-rotations)
+	}
+}

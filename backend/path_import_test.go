@@ -344,3 +344,62 @@ func TestKeyCheck_SignatureRefusedForAnotherCauseIsUnknown(t *testing.T) {
 		t.Fatalf("import through a skewed clock: warnings %v", resp.Warnings)
 	}
 }
+
+// An unchecked re-import of the very key a stale mark is on keeps the mark,
+// although the key passed a check before the mark: only a check late
+// enough after the mark proves anything. With key_check=false nothing
+// would ever check it again.
+func TestImport_UncheckedReimportKeepsTheStaleMark(t *testing.T) {
+	for _, keyCheckOff := range []bool{false, true} {
+		t.Run(map[bool]string{false: "verify=false", true: "key_check=false"}[keyCheckOff], func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", nil)
+			env.mustRotate("acme")
+			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+			if keyCheckOff {
+				env.mustWrite("config/acme", map[string]interface{}{"key_check": false})
+			}
+			k, _ := env.b.cached("acme")
+			dead := *k.key
+			env.injectFault(ciscosim.Fault{Kind: "drop"}) // Cisco rotates, the reply is lost
+			if _, err := env.rotate("acme"); err == nil {
+				t.Fatal("want a failed rotation")
+			}
+			if k, _ := env.b.cached("acme"); !k.key.Stale {
+				t.Fatal("setup: not stale")
+			}
+			env.clock.Advance(2 * time.Minute)
+			// The operator re-imports the key the creds showed (verify=false).
+			resp := env.mustWrite("import/acme", map[string]interface{}{"access_key_id": dead.AccessKeyID,
+				"secret_access_key": dead.SecretAccessKey, "key_creation_date": dead.KeyCreationDate.UTC().Format(time.RFC3339), "verify": false})
+			k, _ = env.b.cached("acme")
+			t.Logf("import warnings %v", resp.Warnings)
+			t.Logf("after re-import: state=%s stale_cleared=%q cisco_current=%s served=%s", k.key.state(), k.key.StaleCleared, env.simOrg().CurrentKeyID, k.key.AccessKeyID)
+			if k.key.state() != "stale" {
+				t.Errorf("the stale mark of a key Cisco replaced was dropped by an unchecked re-import")
+			}
+			env.minuteTicks(30)
+			st := env.mustRead("creds/acme").Data
+			t.Logf("30 min later: key_state=%v served=%v cisco_current=%v", st["key_state"], st["access_key_id"], env.simOrg().CurrentKeyID)
+		})
+	}
+}
+
+// An unchecked re-import of the very key AWS rejects keeps the rejection,
+// as a stale mark in the same spot is kept.
+func TestImport_UncheckedReimportKeepsTheRejection(t *testing.T) {
+	env := watchedEnv(t, map[string]interface{}{"rotate_rejected_key": false})
+	env.sim.RefreshKey(testOrgID)
+	env.minuteTicks(4)
+	resp := env.mustRead("creds/acme")
+	if resp.Data["key_state"] != "rejected" {
+		t.Fatalf("setup: %v", resp.Data["key_state"])
+	}
+	env.mustWrite("config/acme", map[string]interface{}{"key_check_interval": "1h"})
+	k, _ := env.b.cached("acme")
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": k.key.AccessKeyID,
+		"secret_access_key": k.key.SecretAccessKey, "key_creation_date": k.key.KeyCreationDate.UTC().Format(time.RFC3339), "verify": false})
+	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
+		t.Fatalf("an unchecked re-import of the rejected key shows it %v", st)
+	}
+}

@@ -160,14 +160,11 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 		s.warnDeadline(name, e, now)
 		at, rotationDue := nextRotation(e.config, e.key, now)
 		rotationDue = rotationDue && !at.After(now)
-		// The re-checks of a key out of a stale episode run even when a
-		// rotation is due: one that keeps failing must not leave the key
-		// unwatched. Other checks wait for the rotation's new key.
+		// Checks run even when a rotation is due: one that keeps failing
+		// (a revoked API key) must not leave a dead key unwatched.
 		if at, ok := nextCheck(name, e.config, e.key); ok && !at.After(now) && len(checks) < maxChecksPerTick {
-			if _, recheck := rechecksDue(e.key, now); recheck || !rotationDue {
-				if done, started := b.startCheck(st, name, e.key); started {
-					checks = append(checks, done)
-				}
+			if done, started := b.startCheck(st, name, e.key); started {
+				checks = append(checks, done)
 			}
 		}
 		if rotationDue {

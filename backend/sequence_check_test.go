@@ -92,7 +92,7 @@ func (h *history) check(st *step) {
 	h.t.Helper()
 	now := h.env.clock.Now()
 	sim := h.env.sim.State()
-	failEvents := h.checkEvents(now)
+	failEvents, remarked := h.checkEvents(now)
 	logged := h.newWarnings()
 	h.failedWALMu.Lock()
 	failedWAL := h.failedWAL
@@ -177,7 +177,9 @@ func (h *history) check(st *step) {
 				m.failing = true
 			}
 		}
-		if st.tick && st.healthy && d["key_state"] != "none" && !m.brokenCreds && !org.Disabled {
+		// A key that this tick's re-check marked stale again is recovered
+		// by the next tick, as every stale key is.
+		if st.tick && st.healthy && d["key_state"] != "none" && !m.brokenCreds && !org.Disabled && !remarked[name] {
 			sequenceCoverage.healthyTicks.Add(1)
 			h.checkNothingDue(name, d, now)
 		}
@@ -283,13 +285,14 @@ func (h *history) checkCreds(name string, org ciscosim.OrgState) {
 }
 
 // checkEvents checks the order of the rotation events since the last step
-// and returns the names that had a rotate-fail event.
-func (h *history) checkEvents(now time.Time) map[string]bool {
+// and returns the names that had a rotate-fail event, and those that a
+// re-check marked stale again.
+func (h *history) checkEvents(now time.Time) (failed, remarked map[string]bool) {
 	h.env.events.Lock()
 	events := append([]logical.MockEvent(nil), h.env.events.Events[h.eventsSeen:]...)
 	h.eventsSeen = len(h.env.events.Events)
 	h.env.events.Unlock()
-	failed := map[string]bool{}
+	failed, remarked = map[string]bool{}, map[string]bool{}
 	for _, ev := range events {
 		fields := ev.Event.Metadata.Fields
 		name, trigger := fields["name"].GetStringValue(), fields["trigger"].GetStringValue()
@@ -305,9 +308,12 @@ func (h *history) checkEvents(now time.Time) map[string]bool {
 		case eventRotateFail:
 			failed[name] = true
 			delete(h.lastRotated, name)
+			if strings.Contains(fields["error"].GetStringValue(), "Cisco replaced it after all") {
+				remarked[name] = true
+			}
 		}
 	}
-	return failed
+	return failed, remarked
 }
 
 // newWarnings returns the names of the WARN and ERROR lines logged since

@@ -424,11 +424,14 @@ func redactedFields(data map[string]interface{}) map[string]interface{} {
 func (h *history) dashboardRefresh(st *step, name string) {
 	st.name = "dashboard refresh of " + name + " without an import"
 	m := h.model[name]
+	// Only a key that was Cisco's current one dies here: a dead key the
+	// plugin already knows of (stale) keeps the promises it had.
+	current := m.served != "" && h.env.sim.State().Orgs[m.orgID].CurrentKeyID == m.served
 	if _, ok := h.env.sim.RefreshKey(m.orgID); !ok {
 		st.name += " (the org is disabled)"
 		return
 	}
-	if m.killedKey == "" && m.served != "" {
+	if m.killedKey == "" && current {
 		m.killedKey, m.killedAt, m.killTicks = m.served, h.env.clock.Now(), 0
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
 // A second config for a Cisco organization already configured on the
@@ -59,5 +63,67 @@ func TestSharedOrg_HealsDoNotPingPong(t *testing.T) {
 	resp := env.mustRead("creds/demo")
 	if resp.Data["key_state"] != "rejected" || !strings.Contains(strings.Join(resp.Warnings, " "), "config/acme") {
 		t.Fatalf("demo: key_state %v, warnings %v", resp.Data["key_state"], resp.Warnings)
+	}
+}
+
+// A heal blocked because another config shared the organization resumes
+// once that config is deleted: the block is not kept for good.
+func TestSharedOrg_HealResumesOnceTheOtherConfigIsGone(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
+	env.mustRotate("demo")
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.mustRotate("acme") // kills demo's key
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.minuteTicks(5)
+	k, _ := getKey(t0ctx, env.storage, "demo")
+	t.Logf("demo before delete: rejected=%v heal_blocked=%v", k.Rejected, k.HealBlocked != "")
+	// The operator follows the advice: keep one config per organization.
+	env.mustRequest(logical.DeleteOperation, "config/acme", nil)
+	rotations := env.simOrg().Rotations
+	env.minuteTicks(120)
+	env.waitSimIdle()
+	resp := env.mustRead("creds/demo")
+	k, _ = getKey(t0ctx, env.storage, "demo")
+	t.Logf("2h after delete: rotations=%d key_state=%v served=%v cisco_current=%v heal_blocked=%v next=%v ttl=%v",
+		env.simOrg().Rotations-rotations, resp.Data["key_state"], resp.Data["access_key_id"], env.simOrg().CurrentKeyID,
+		k.HealBlocked != "", resp.Data["next_vault_rotation"], resp.Data["ttl"])
+	if resp.Data["access_key_id"] != env.simOrg().CurrentKeyID {
+		t.Fatalf("demo still serves its dead key 2h after the sharing config was deleted; heal stays blocked: %q", k.HealBlocked)
+	}
+}
+
+// Two configs on one Cisco organization through two API keys (another
+// client_id, no data_path) cannot be told apart from two organizations:
+// each heals at most once, since a key a heal stored that dies again
+// within a day is reported, not healed.
+func TestSharedOrg_SecondAPIKeyHealsOncePerConfig(t *testing.T) {
+	env := newTestEnv(t, withSimConfig(ciscosim.Config{
+		APIKeys: []ciscosim.APIKey{
+			{ClientID: testClientID, ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}},
+			{ClientID: "second-api-key", ClientSecret: testClientSecret, OrgIDs: []string{testOrgID}},
+		},
+		NoRateLimits: true,
+	}))
+	env.configure("demo", map[string]interface{}{"key_check_interval": "10m"})
+	resp := env.mustWrite("config/acme", map[string]interface{}{"provider": "umbrella", "client_id": "second-api-key",
+		"client_secret": testClientSecret, "api_url": env.srv.URL + "/admin/v2", "token_url": env.srv.URL + "/auth/v2/token",
+		"sts_url": env.srv.URL, "key_check_interval": "10m"})
+	t.Logf("second config write: warnings %v", resp)
+	env.mustRotate("demo")
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.mustRotate("acme") // kills demo's key
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	rotations := env.simOrg().Rotations
+	for i := 0; i < 120; i++ {
+		env.minuteTicks(1)
+		env.waitProbesIdle()
+	}
+	env.waitSimIdle()
+	got := env.simOrg().Rotations - rotations
+	t.Logf("heal rotations in 2 h: %d", got)
+	if got > 2 {
+		t.Fatalf("%d heal rotations in 2 h between two configs of one organization, want at most one each", got)
 	}
 }

@@ -130,6 +130,9 @@ func rejectedMessage(cfg *orgConfig, k *keyState) string {
 		next = "the plugin rotates it at the next tick (rotate_rejected_key)"
 	case k.HealBlocked != "":
 		next = k.HealBlocked + "; " + next
+	case cfg.heals() && healedLately(k):
+		next = "a heal stored it less than a day ago, so something else keeps rotating this organization (a second config or " +
+			"API key?); it is not healed again: " + next
 	case cfg.heals() && !k.passedHere(cfg):
 		next = "AWS never accepted it at " + cfg.stsURL() + ", so the plugin does not rotate it: check sts_url, then " + next
 	}
