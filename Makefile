@@ -33,10 +33,11 @@ test-rules:
 # The randomized sequence test at volume: 100,000 histories (make test runs
 # 1,000). A failure prints its seed; replay it with -sequence.seed=N.
 # Run in the package folder, so that the test's coverage line is printed
-# when it passes too.
+# when it passes too. Histories wait on real HTTP more than they compute, so
+# four run at once.
 SOAK_HISTORIES ?= 100000
 soak:
-	cd backend && $(GO) test -count=1 -timeout 0 -run 'TestSequence$$' -sequence.histories=$(SOAK_HISTORIES)
+	cd backend && $(GO) test -count=1 -timeout 0 -parallel 4 -run 'TestSequence$$' -sequence.histories=$(SOAK_HISTORIES)
 
 # Two builds of the same source give the same release bytes.
 test-release:

@@ -133,6 +133,9 @@ func (h *history) check(st *step) {
 			}
 		} else if d["key_state"] != "none" {
 			killed := m.killedKey != "" && served == m.killedKey
+			if killed && h.killFound(m) && m.killTicks == 2 {
+				sequenceCoverage.killsFound.Add(1)
+			}
 			switch {
 			case killed && d["key_state"] == "rejected":
 			case killed && d["key_state"] == "current" && !h.killFound(m):
@@ -298,8 +301,11 @@ func (h *history) checkEvents(now time.Time) (failed, remarked map[string]bool) 
 		name, trigger := fields["name"].GetStringValue(), fields["trigger"].GetStringValue()
 		switch string(ev.Type) {
 		case eventRotate:
-			if m := h.model[name]; trigger == triggerHeal && m != nil && !h.env.sim.State().STSAccepted[m.served] {
-				h.fail("a heal rotation of %s, whose key %s STS never accepted", name, m.served)
+			if m := h.model[name]; trigger == triggerHeal && m != nil {
+				sequenceCoverage.heals.Add(1)
+				if !h.env.sim.State().STSAccepted[m.served] {
+					h.fail("a heal rotation of %s, whose key %s STS never accepted", name, m.served)
+				}
 			}
 			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual {
 				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)

@@ -135,12 +135,14 @@ var sequenceCoverage coverage
 
 type coverage struct {
 	rotations, failures, staleSeen, crashes, healthyTicks, workingStale atomic.Int64
+	killed, killsFound, heals                                           atomic.Int64
 }
 
 func (c *coverage) String() string {
 	return fmt.Sprintf("%d Cisco rotations, %d failures, %d stale keys seen, %d crashes, %d ticks Cisco answered, "+
-		"%d ticks on a stale key that works", c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(),
-		c.healthyTicks.Load(), c.workingStale.Load())
+		"%d ticks on a stale key that works, %d keys killed outside Vault, %d still served at their deadline (shown rejected), %d heals",
+		c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(), c.healthyTicks.Load(), c.workingStale.Load(),
+		c.killed.Load(), c.killsFound.Load(), c.heals.Load())
 }
 
 func runHistory(t *testing.T, seed uint64) {
@@ -432,6 +434,7 @@ func (h *history) dashboardRefresh(st *step, name string) {
 		return
 	}
 	if m.killedKey == "" && current {
+		sequenceCoverage.killed.Add(1)
 		m.killedKey, m.killedAt, m.killTicks = m.served, h.env.clock.Now(), 0
 	}
 }
