@@ -18,6 +18,9 @@
 //     lock: the cache's own mutex (orgcache), the scheduler's mu,
 //     inflightMu, clientMu, the probes' mu, the checker's and the limiter's.
 //
+// The waits for a name's lock and for a turn end with the caller's context,
+// so that the periodic tick never waits past its deadline.
+//
 // walPending and loaded are atomics; they order nothing.
 //
 // # Words
@@ -33,6 +36,12 @@
 //     from what storage shows.
 //   - turn: an API key's one slot for a Cisco call.
 //   - probe: the background checks of a rotated key until AWS accepts it.
-//   - re-check: a check of a lifted key 5 and 15 minutes after the lift,
-//     because a Cisco call that timed out may still land.
+//   - re-check: a check 5 and 15 minutes after a key came out of a stale
+//     episode (a lift, or a key stored over a stale one), because a Cisco
+//     call that timed out may still land.
+//   - routine check: the check of every served key once a
+//     key_check_interval, which finds a key killed outside Vault.
+//   - rejected: AWS rejected a served key twice, a minute or more apart:
+//     it is dead.
+//   - heal: the rotation of a rejected key that AWS accepted before.
 package backend
