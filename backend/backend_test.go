@@ -480,10 +480,10 @@ func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
 		cfg := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", RotationPeriod: defaultRotationPeriod}
 		key := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", i), SecretAccessKey: strings.Repeat("k", 40),
 			KeyCreationDate: now, LastVaultRotation: now, Version: 1}
-		if err := putJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
+		if err := seedJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
 			tb.Fatal(err)
 		}
-		if err := putJSON(context.Background(), s, keyPrefix+name, key); err != nil {
+		if err := seedJSON(context.Background(), s, keyPrefix+name, key); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -699,4 +699,14 @@ func (e *testEnv) configureOwnOrg(name string, extra map[string]interface{}) {
 		data[k] = v
 	}
 	e.configure(name, data)
+}
+
+// seedJSON writes v as JSON under storage key, as a test sets up storage
+// without the backend; the backend itself writes only through lockedOrg.
+func seedJSON(ctx context.Context, s logical.Storage, key string, v interface{}) error {
+	entry, err := logical.StorageEntryJSON(key, v)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, entry)
 }

@@ -98,7 +98,7 @@ func BenchmarkRotate(b *testing.B) {
 	be.limiter = cisco.NewLimiter(cisco.WithLimits())
 	cfg := &orgConfig{Provider: providerUmbrella, ClientID: "client-00000", ClientSecret: "secret",
 		APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token", RotationPeriod: defaultRotationPeriod}
-	if err := putJSON(context.Background(), storage, configPrefix+"acme", cfg); err != nil {
+	if err := seedJSON(context.Background(), storage, configPrefix+"acme", cfg); err != nil {
 		b.Fatal(err)
 	}
 	req := &logical.Request{Operation: logical.UpdateOperation, Path: "rotate/acme", Storage: storage}
@@ -181,10 +181,10 @@ func BenchmarkBulkDrain1000(b *testing.B) {
 				APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token", RotationPeriod: defaultRotationPeriod}
 			k := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", j), SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
 				KeyCreationDate: start, LastVaultRotation: start, Version: 1}
-			if err := putJSON(context.Background(), storage, configPrefix+name, c); err != nil {
+			if err := seedJSON(context.Background(), storage, configPrefix+name, c); err != nil {
 				b.Fatal(err)
 			}
-			if err := putJSON(context.Background(), storage, keyPrefix+name, k); err != nil {
+			if err := seedJSON(context.Background(), storage, keyPrefix+name, k); err != nil {
 				b.Fatal(err)
 			}
 		}

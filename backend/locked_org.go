@@ -103,7 +103,7 @@ func (o *lockedOrg) putKey(ctx context.Context, k *keyState) error {
 				break
 			}
 		}
-		if err = putJSON(ctx, o.s, keyPrefix+o.name, k); err == nil {
+		if err = o.put(ctx, keyPrefix+o.name, k); err == nil {
 			return nil
 		}
 	}
@@ -121,10 +121,20 @@ func (o *lockedOrg) storeKey(ctx context.Context, k *keyState) error {
 
 // putConfig writes the organization's config; the caller caches it.
 func (o *lockedOrg) putConfig(ctx context.Context, cfg *orgConfig) error {
-	if err := putJSON(ctx, o.s, configPrefix+o.name, cfg); err != nil {
+	if err := o.put(ctx, configPrefix+o.name, cfg); err != nil {
 		return fmt.Errorf("storing config: %w", err)
 	}
 	return nil
+}
+
+// put writes v as JSON under storage key; only the organization's own
+// entries are written, and only through its lock.
+func (o *lockedOrg) put(ctx context.Context, key string, v interface{}) error {
+	entry, err := logical.StorageEntryJSON(key, v)
+	if err != nil {
+		return err
+	}
+	return o.s.Put(ctx, entry)
 }
 
 // delete deletes the organization's key, then its WAL entries, then its

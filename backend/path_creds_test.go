@@ -153,7 +153,7 @@ func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 	// Another node wrote a newer key: storage changes, then Vault invalidates.
 	other := &keyState{AccessKeyID: "AKIAOTHERNODE0000001", SecretAccessKey: strings.Repeat("s", 40),
 		KeyCreationDate: env.clock.Now(), LastVaultRotation: env.clock.Now(), Version: 7}
-	if err := putJSON(t.Context(), env.storage, keyPrefix+"acme", other); err != nil {
+	if err := seedJSON(t.Context(), env.storage, keyPrefix+"acme", other); err != nil {
 		t.Fatal(err)
 	}
 	env.b.invalidate(t.Context(), keyPrefix+"acme")

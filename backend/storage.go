@@ -49,11 +49,3 @@ func getJSON(ctx context.Context, s logical.Storage, key string, v interface{}) 
 	}
 	return true, nil
 }
-
-func putJSON(ctx context.Context, s logical.Storage, key string, v interface{}) error {
-	entry, err := logical.StorageEntryJSON(key, v)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, entry)
-}
