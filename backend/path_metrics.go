@@ -46,9 +46,13 @@ const pathMetricsHelpSyn = "The mount's Prometheus metrics, in the text expositi
 const pathMetricsHelpDesc = `
 Per organization (label name): cisco_s3_key_expiry_timestamp_seconds,
 cisco_s3_key_creation_timestamp_seconds, cisco_s3_next_rotation_timestamp_seconds,
-cisco_s3_key_stale, cisco_s3_rotation_consecutive_failures and
-cisco_s3_last_successful_rotation_timestamp_seconds; the counters
-cisco_s3_rotations_total{name,trigger,result} and
+cisco_s3_key_stale, cisco_s3_rotation_consecutive_failures,
+cisco_s3_last_successful_rotation_timestamp_seconds,
+cisco_s3_key_verified_timestamp_seconds, cisco_s3_key_verify_failed,
+cisco_s3_key_rejected, cisco_s3_key_last_checked_timestamp_seconds,
+cisco_s3_key_check_interval_seconds and cisco_s3_key_missing; the counters
+cisco_s3_rotations_total{name,trigger,result},
+cisco_s3_key_checks_total{trigger,outcome} and
 cisco_s3_cisco_requests_total{endpoint,code}; the histogram
 cisco_s3_cisco_request_duration_seconds{endpoint}; and
 cisco_s3_unreadable_entries. No secrets. Protected by ACL like any path:

@@ -116,3 +116,19 @@ func TestMetrics_KeyCheckGauges(t *testing.T) {
 		t.Fatalf("%s{unchecked} is present with the scheduled checks off", checkIntervalMetric)
 	}
 }
+
+// The metrics help names every metric the mount exposes.
+func TestMetrics_HelpNamesEveryMetric(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.CheckedAt.IsZero() })
+	env.injectFault(ciscosim.Fault{Kind: "5xx"})
+	env.rotate("acme")
+	families, _ := env.scrape()
+	for name := range families {
+		if !strings.Contains(pathMetricsHelpDesc, name) {
+			t.Errorf("the metrics help does not name %s", name)
+		}
+	}
+}
