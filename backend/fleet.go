@@ -30,6 +30,7 @@ type orgStatus struct {
 	checkedAt           time.Time     // when AWS last answered a check
 	hasKey              bool          // false for a config without a key
 	checkInterval       time.Duration // 0 when scheduled checks are off
+	gracefulAt          time.Time     // a pending graceful rotation
 }
 
 // fleet returns every cached organization's standing, most urgent first: a
@@ -67,6 +68,7 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 		checkedAt:           k.CheckedAt,
 		hasKey:              k.hasKey(),
 		checkInterval:       e.config.checkInterval(),
+		gracefulAt:          k.GracefulAt,
 	}
 	if k.hasKey() {
 		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()

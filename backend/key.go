@@ -80,6 +80,10 @@ type keyState struct {
 	HealBlocked string `json:"heal_blocked,omitempty"`
 	// Trigger is what stored the key: a rotation trigger, or import.
 	Trigger string `json:"trigger,omitempty"`
+	// GracefulAt is when a graceful rotation that an operator asked for
+	// runs; zero when none is pending. Until a rotation stores a new key,
+	// consumers re-read every 2 s.
+	GracefulAt time.Time `json:"graceful_rotation_at"`
 }
 
 const (

@@ -217,8 +217,10 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		"rotate_rejected_key": !cfg.KeepRejectedKey,
 		"key_expires_at":      nil,
 	}
+	data["graceful_rotation_at"] = nil
 	if e.key != nil {
 		data["key_expires_at"] = formatTime(e.key.expiresAt())
+		data["graceful_rotation_at"] = formatTime(e.key.GracefulAt)
 	}
 	addDataPathFields(data, cfg)
 	addRotationFields(data, cfg, now)

@@ -156,7 +156,7 @@ func TestConfig_ReadHasExactFieldsAndNoSecret(t *testing.T) {
 	resp := env.mustRead("config/acme")
 	want := []string{
 		"access_key_id", "api_url", "bucket", "bucket_arn", "client_id", "consecutive_failures", "data_path",
-		"disable_automated_rotation", "key_check", "key_check_interval", "key_check_result", "key_creation_date", "key_expires_at", "key_state", "key_verified_at",
+		"disable_automated_rotation", "graceful_rotation_at", "key_check", "key_check_interval", "key_check_result", "key_creation_date", "key_expires_at", "key_state", "key_verified_at",
 		"key_verify_error", "last_rotation_error", "last_rotation_error_time", "last_vault_rotation", "next_vault_rotation",
 		"org_id", "prefix", "provider", "region", "rotate_rejected_key", "rotation_period", "stale_cleared", "sts_url", "token_url", "version",
 	}

@@ -21,6 +21,15 @@ func pathRotate(b *backend) []*framework.Path {
 		},
 		Fields: map[string]*framework.FieldSchema{
 			"name": nameField(),
+			"graceful": {
+				Type:    framework.TypeBool,
+				Default: false,
+				Description: "Answer at once, without calling Cisco, with rotates_at: from now on creds report ttl 1, so every " +
+					"consumer re-reads every 2 s, and the tick rotates once every consumer's longest wait has passed (about a " +
+					"minute). For a planned rotation: no consumer holds the old key for more than 2 s after it. A second " +
+					"request joins the first; a plain rotate supersedes it. Default false: rotate before answering, as a " +
+					"compromised key needs.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: forwardedWrite(b.pathRotateWrite, "rotate"),
@@ -32,6 +41,17 @@ func pathRotate(b *backend) []*framework.Path {
 
 func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	if d.Get("graceful").(bool) {
+		k, resp, err := b.requestGraceful(ctx, req.Storage, name)
+		if k == nil {
+			return resp, err
+		}
+		return &logical.Response{Data: map[string]interface{}{
+			"access_key_id": k.AccessKeyID,
+			"version":       k.Version,
+			"rotates_at":    formatTime(k.GracefulAt),
+		}}, nil
+	}
 	k, err := b.rotate(ctx, req.Storage, name, triggerManual)
 	if err != nil {
 		return rotateErrorResponse(name, err)
@@ -74,7 +94,13 @@ Concurrent requests for one organization share a single Cisco call.
 Cisco answers "Not found IAM key info" until the first rotation of an
 organization has been done once in Cisco's dashboard.
 
+With graceful=true the request answers at once with rotates_at, and the
+rotation runs at the first tick after it; until then consumers re-read every
+2 s. The pending request is stored with the key, so it survives a restart;
+disable_automated_rotation does not stop it; deleting the config cancels it.
+
 Example:
 
   $ vault write -f cisco-s3/rotate/acme
+  $ vault write cisco-s3/rotate/acme graceful=true
 `

@@ -47,6 +47,7 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, _ *f
 			"key_verified_at":            formatTime(st.verifiedAt),
 			"key_verify_error":           st.verifyError,
 			"key_check_result":           string(st.checkResult),
+			"graceful_rotation_at":       formatTime(st.gracefulAt),
 		}
 		if !st.expiresAt.IsZero() {
 			row["seconds_to_lockout"] = int64(st.expiresAt.Sub(now) / time.Second)
@@ -71,7 +72,8 @@ One answer for the whole mount, from memory: for each organization its
 key_state, access_key_id, expires_at (Cisco's 90-day lockout) and
 seconds_to_lockout (negative once passed), next_vault_rotation,
 consecutive_failures, last_rotation_error and its time,
-disable_automated_rotation, and key_check_result, key_verified_at and
+disable_automated_rotation, graceful_rotation_at (a pending graceful
+rotation), and key_check_result, key_verified_at and
 key_verify_error (the last check of the key against AWS STS). Stale keys come first, then the soonest lockout,
 then organizations with no key yet. "unreadable" lists stored entries that
 cannot be decoded: delete config/<name> and write it again. No secrets.

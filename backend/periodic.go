@@ -255,6 +255,8 @@ func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name stri
 			trigger = triggerRecovery
 		} else if _, ok := healDue(e.config, e.key); ok {
 			trigger = triggerHeal
+		} else if !e.key.GracefulAt.IsZero() {
+			trigger = triggerGraceful
 		}
 	}
 	// Failures are recorded and logged by the rotation; what is left here

@@ -25,6 +25,8 @@ const (
 	triggerRecovery  = "recovery"
 	// triggerHeal rotates a key that AWS rejects after accepting it.
 	triggerHeal = "heal"
+	// triggerGraceful runs a graceful rotation that an operator asked for.
+	triggerGraceful = "graceful"
 )
 
 // rotationCall lets concurrent rotate requests share one Cisco call.

@@ -94,6 +94,11 @@ func nextRotation(cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) 
 		// rotate_rejected_key is false.
 		return at, true
 	}
+	if !k.GracefulAt.IsZero() {
+		// Asked for: whatever the rotation settings; a failed attempt
+		// retries with backoff.
+		return later(k.GracefulAt, k.RetryAt), true
+	}
 	if cfg.DisableAutomatedRotation {
 		return time.Time{}, false
 	}
@@ -120,6 +125,13 @@ func nextRotation(cfg *orgConfig, k *keyState, now time.Time) (time.Time, bool) 
 		due = limit
 	}
 	return due, true
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // retryInWindow moves a retry that falls outside every window of the

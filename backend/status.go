@@ -32,6 +32,12 @@ const overdueReread = 2 * time.Minute
 // rotation is due and until it lands, 1 s: Cisco kills the old key at the
 // rotation, so consumers then pick up the new key within 2 s, not 50.
 func credsTTL(e *orgEntry, now time.Time) time.Duration {
+	if e.key != nil && !e.key.GracefulAt.IsZero() && now.Before(e.key.GracefulAt.Add(overdueReread)) {
+		// A graceful rotation is pending: consumers re-read every 2 s
+		// until it lands (or, if it keeps failing, for as long as a due
+		// rotation would have them).
+		return time.Second
+	}
 	ttl := credsRereadInterval
 	if next, ok := nextRotation(e.config, e.key, now); ok {
 		switch d := next.Sub(now); {

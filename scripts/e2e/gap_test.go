@@ -14,7 +14,7 @@ import (
 // does for some seconds after a key is created.
 const propagationDelay = 5 * time.Second
 
-// gapGoal is the promise for a scheduled rotation: listing fails at most
+// gapGoal is the promise for a scheduled or graceful rotation: listing fails at most
 // for the propagation delay plus 2 s.
 const gapGoal = propagationDelay + 2*time.Second
 
@@ -25,9 +25,9 @@ type listing struct {
 }
 
 // TestIngestionGap lists the bucket every second with the AWS CLI through
-// the file Vault Agent renders, across a manual and two scheduled
-// rotations, and reports per rotation the seconds during which listing
-// failed.
+// the file Vault Agent renders, across a manual, two scheduled and a
+// graceful manual rotation, and reports per rotation the seconds during
+// which listing failed.
 func TestIngestionGap(t *testing.T) {
 	t.Parallel()
 	bin := awsCLI(t)
@@ -80,11 +80,11 @@ func TestIngestionGap(t *testing.T) {
 	base := s.org(t, awsOrg).Rotations
 	awaitRotation := func(trigger string) {
 		want := base + len(rotations) + 1
-		deadline := time.Now().Add(3 * time.Minute)
+		deadline := time.Now().Add(4 * time.Minute)
 		for s.org(t, awsOrg).Rotations < want {
 			if time.Now().After(deadline) {
 				stop()
-				t.Fatalf("no %s rotation within 3 minutes", trigger)
+				t.Fatalf("no %s rotation within 4 minutes", trigger)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -95,8 +95,11 @@ func TestIngestionGap(t *testing.T) {
 	awaitRotation("manual")
 	awaitRotation("scheduled")
 	awaitRotation("scheduled")
-	// No fourth rotation; wait until listing works again.
+	// No more scheduled rotations; then a graceful manual one, which
+	// consumers see coming, as they see a scheduled one.
 	v.must(t, "write", mountPrefix+"/config/gap", "disable_automated_rotation=true")
+	v.must(t, "write", mountPrefix+"/rotate/gap", "graceful=true")
+	awaitRotation("graceful")
 	last := rotations[len(rotations)-1].at
 	waitFor(t, 90*time.Second, "listing to work with the last key", func() bool {
 		mu.Lock()
