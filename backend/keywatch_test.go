@@ -41,6 +41,17 @@ func newSwitchableSTS(t *testing.T, sim string) *switchableSTS {
 	return s
 }
 
+// switchableEnv has acme checked every minute through a switchable STS,
+// with a key it accepted.
+func switchableEnv(t *testing.T) (*testEnv, *switchableSTS) {
+	env := newTestEnv(t)
+	sts := newSwitchableSTS(t, env.srv.URL)
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
+	env.mustRotate("acme")
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	return env, sts
+}
+
 // watchedEnv has acme configured with a key that AWS accepted, checked
 // every minute.
 func watchedEnv(t *testing.T, extra map[string]interface{}) *testEnv {
@@ -149,11 +160,7 @@ func TestKeyWatch_HealOffReportsOnly(t *testing.T) {
 // organization at most once: the healed key never passed a check, so its
 // rejection proves nothing.
 func TestKeyWatch_STSThatRejectsEverythingRotatesOnce(t *testing.T) {
-	env := newTestEnv(t)
-	sts := newSwitchableSTS(t, env.srv.URL)
-	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
-	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env, sts := switchableEnv(t)
 	rotations := env.simOrg().Rotations
 	sts.reject.Store(true)
 	env.minuteTicks(30)
@@ -279,11 +286,7 @@ func TestKeyWatch_CheckWithoutAnAnswerIsTriedAgainSoon(t *testing.T) {
 // A heal that failed leaves a retry; a later pass ends the rejection and
 // the retry with it, so a working key not due for months is not rotated.
 func TestKeyWatch_FailedHealRetryDoesNotRotateAWorkingKey(t *testing.T) {
-	env := newTestEnv(t)
-	sts := newSwitchableSTS(t, env.srv.URL)
-	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
-	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env, sts := switchableEnv(t)
 	// STS rejects for a few minutes (a broken proxy), and Cisco's rotation
 	// API is off for the org (a non-ambiguous failure).
 	sts.reject.Store(true)

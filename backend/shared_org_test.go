@@ -44,13 +44,7 @@ func TestSharedOrg_SecondConfigIsRefusedUnlessForced(t *testing.T) {
 // back and forth: each rotation under one name kills the other's key, and
 // the heal does not rotate a key whose organization another config shares.
 func TestSharedOrg_HealsDoNotPingPong(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
-	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
-	env.mustRotate("demo")
-	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
-	env.mustRotate("acme") // kills demo's key
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env := forcedPairEnv(t)
 	rotations := env.simOrg().Rotations
 	for i := 0; i < 20; i++ {
 		env.clock.Advance(time.Minute)
@@ -69,13 +63,7 @@ func TestSharedOrg_HealsDoNotPingPong(t *testing.T) {
 // A heal blocked because another config shared the organization resumes
 // once that config is deleted: the block is not kept for good.
 func TestSharedOrg_HealResumesOnceTheOtherConfigIsGone(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
-	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
-	env.mustRotate("demo")
-	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
-	env.mustRotate("acme") // kills demo's key
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env := forcedPairEnv(t)
 	env.minuteTicks(5)
 	k, _ := getKey(t0ctx, env.storage, "demo")
 	t.Logf("demo before delete: rejected=%v heal_blocked=%v", k.Rejected, k.HealBlocked != "")
@@ -126,4 +114,18 @@ func TestSharedOrg_SecondAPIKeyHealsOncePerConfig(t *testing.T) {
 	if got > 2 {
 		t.Fatalf("%d heal rotations in 2 h between two configs of one organization, want at most one each", got)
 	}
+}
+
+// forcedPairEnv has demo and acme forced onto one Cisco organization, both
+// rotated and accepted by AWS, checked every minute: acme's rotation killed
+// demo's key.
+func forcedPairEnv(t *testing.T) *testEnv {
+	env := newTestEnv(t)
+	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
+	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
+	env.mustRotate("demo")
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.mustRotate("acme") // kills demo's key
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	return env
 }
