@@ -6,7 +6,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,50 +146,7 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	startBy, cancel := context.WithDeadline(ctx, end.Add(-b.ciscoCallTimeout()))
 	defer cancel()
 
-	// The checks first: a key they find dead is healed in this tick.
-	var rotations, checked []string
-	var checks []<-chan struct{}
-	for _, name := range due {
-		e, _ := b.cached(name)
-		if e == nil {
-			// Dropped since the refill: the next tick reads and requeues it.
-			b.orgs.MarkDropped(name)
-			continue
-		}
-		s.warnDeadline(name, e, now)
-		at, rotationDue := nextRotation(e.config, e.key, now)
-		rotationDue = rotationDue && !at.After(now)
-		// Checks run even when a rotation is due: one that keeps failing
-		// (a revoked API key) must not leave a dead key unwatched.
-		if at, ok := nextCheck(name, e.config, e.key); ok && !at.After(now) && len(checks) < maxChecksPerTick {
-			if done, started := b.startCheck(st, name, e.key); started {
-				checks = append(checks, done)
-			}
-		}
-		if rotationDue {
-			rotations = append(rotations, name)
-			continue
-		}
-		checked = append(checked, name)
-	}
-	if len(checks) > 0 {
-		// A key the checks found dead is healed now; one they marked stale
-		// again is recovered at the next tick, as any stale key is.
-		s.awaitChecks(startBy, checks)
-		for _, name := range s.popDue(b.now()) {
-			if e, _ := b.cached(name); e != nil && !slices.Contains(rotations, name) {
-				if at, ok := healDue(e.config, e.key); ok && !at.After(b.now()) {
-					rotations = append(rotations, name)
-					continue
-				}
-			}
-			checked = append(checked, name)
-		}
-	}
-	// Requeue from the latest state: a check may have recorded already.
-	for _, name := range checked {
-		s.requeue(name)
-	}
+	rotations := s.sortDue(startBy, st, due, now)
 
 	groups := make(map[string][]string)
 	var order []string
@@ -229,6 +185,56 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// sortDue starts the due checks in the background and returns the names
+// whose rotation is due; the others are requeued. It waits for the checks
+// it started, so that a key they find dead is healed in this tick; one
+// they mark stale again is recovered at the next tick, as any stale key
+// is.
+func (s *scheduler) sortDue(ctx context.Context, st logical.Storage, due []string, now time.Time) []string {
+	b := s.b
+	var rotations, requeue []string
+	rotating := make(map[string]bool)
+	var checks []<-chan struct{}
+	for _, name := range due {
+		e, _ := b.cached(name)
+		if e == nil {
+			// Dropped since the refill: the next tick reads and requeues it.
+			b.orgs.MarkDropped(name)
+			continue
+		}
+		s.warnDeadline(name, e, now)
+		// Checks run even when a rotation is due: one that keeps failing
+		// (a revoked API key) must not leave a dead key unwatched.
+		if at, ok := nextCheck(name, e.config, e.key); ok && !at.After(now) && len(checks) < maxChecksPerTick {
+			if done, started := b.startCheck(st, name, e.key); started {
+				checks = append(checks, done)
+			}
+		}
+		if at, ok := nextRotation(e.config, e.key, now); ok && !at.After(now) {
+			rotations, rotating[name] = append(rotations, name), true
+			continue
+		}
+		requeue = append(requeue, name)
+	}
+	if len(checks) > 0 {
+		s.awaitChecks(ctx, checks)
+		for _, name := range s.popDue(b.now()) {
+			if e, _ := b.cached(name); e != nil && !rotating[name] {
+				if at, ok := healDue(e.config, e.key); ok && !at.After(b.now()) {
+					rotations, rotating[name] = append(rotations, name), true
+					continue
+				}
+			}
+			requeue = append(requeue, name)
+		}
+	}
+	// Requeue from the latest state: a check may have recorded already.
+	for _, name := range requeue {
+		s.requeue(name)
+	}
+	return rotations
 }
 
 // awaitChecks waits for the checks a tick started, at most tickCheckWait
