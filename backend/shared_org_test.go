@@ -3,7 +3,6 @@ package backend
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -46,10 +45,7 @@ func TestSharedOrg_SecondConfigIsRefusedUnlessForced(t *testing.T) {
 func TestSharedOrg_HealsDoNotPingPong(t *testing.T) {
 	env := forcedPairEnv(t)
 	rotations := env.simOrg().Rotations
-	for i := 0; i < 20; i++ {
-		env.clock.Advance(time.Minute)
-		env.tick()
-	}
+	env.minuteTicks(20)
 	env.waitSimIdle()
 	if got := env.simOrg().Rotations - rotations; got != 0 {
 		t.Fatalf("%d heal rotations between two configs of one organization", got)
