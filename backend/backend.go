@@ -40,8 +40,10 @@ type backend struct {
 	// the periodic tick do not touch storage, and the lock of each name.
 	// Only a lockedOrg changes an entry.
 	orgs *orgcache.Cache[orgEntry]
-	// loaded is set once every organization has been read from storage on
-	// this node.
+	// settled is set once the rotation WAL has been settled on this node,
+	// and loaded once every organization has been read from storage.
+	settled  atomic.Bool
+	settleMu sync.Mutex
 	loaded   atomic.Bool
 	loadMu   sync.Mutex
 	clientMu sync.Mutex
@@ -62,6 +64,11 @@ type backend struct {
 	// checks of rotated keys.
 	checker *stscheck.Checker
 	probes  *keyProbes
+
+	// lifetime ends when Vault cleans the mount up; it bounds the work
+	// that outlives a request, such as the load that initialize starts.
+	lifetime context.Context
+	stop     context.CancelFunc
 }
 
 // Factory builds a backend for one mount.
@@ -80,6 +87,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		clients:  make(map[string]*cisco.Client),
 		inflight: make(map[string]*rotationCall),
 	}
+	b.lifetime, b.stop = context.WithCancel(context.Background())
 	b.sched = newScheduler(b)
 	b.limiter = cisco.NewLimiter()
 	b.metrics = newMountMetrics()
@@ -114,14 +122,28 @@ func newBackend(conf *logical.BackendConfig) *backend {
 	return b
 }
 
-// initialize loads the organizations and resolves rotations that a crash
-// left unfinished. External plugins load lazily, so the periodic tick and
-// every handler also call ensureLoaded.
-func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
-	return b.ensureLoaded(ctx, req.Storage)
+// initialize starts loading the organizations and settling the rotations
+// that a crash left unfinished, in the background: Vault waits for every
+// mount's initialize before a node becomes active, and 10,000
+// organizations take seconds to read. Reads of one organization wait only
+// for the WAL; the periodic tick and the other handlers wait for the load
+// (ensureLoaded), and retry it if this one failed.
+func (b *backend) initialize(_ context.Context, req *logical.InitializationRequest) error {
+	go func() {
+		ctx, cancel := context.WithTimeout(b.lifetime, loadTimeout)
+		defer cancel()
+		if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+			b.logger.Warn("could not load the organizations; the next request or tick tries again", "error", err)
+		}
+	}()
+	return nil
 }
 
+// loadTimeout bounds the background load that initialize starts.
+const loadTimeout = 5 * time.Minute
+
 func (b *backend) clean(context.Context) {
+	b.stop()
 	b.probes.stop()
 	b.sched.reset()
 	b.clientMu.Lock()

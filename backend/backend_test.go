@@ -44,6 +44,7 @@ type testEnv struct {
 	logs    *syncBuffer
 	events  *logical.MockEventSender
 	system  *logical.StaticSystemView
+	lazy    bool
 }
 
 type envOption func(*envSettings)
@@ -53,6 +54,9 @@ type envSettings struct {
 	storage *testStorage
 	system  *logical.StaticSystemView
 	clock   *fakeClock
+	// lazy skips Initialize, as on a node whose first request comes
+	// before the mount loaded.
+	lazy bool
 }
 
 func withSimConfig(c ciscosim.Config) envOption {
@@ -63,6 +67,10 @@ func withSimConfig(c ciscosim.Config) envOption {
 func withStorage(st *testStorage) envOption { return func(s *envSettings) { s.storage = st } }
 
 func withClock(c *fakeClock) envOption { return func(s *envSettings) { s.clock = c } }
+
+// withoutInitialize boots the backend without Vault's initialize call, so
+// that the first request or tick loads the mount.
+func withoutInitialize() envOption { return func(s *envSettings) { s.lazy = true } }
 
 func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Helper()
@@ -93,7 +101,7 @@ func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
 	t.Cleanup(srv.Close)
 
 	env := &testEnv{t: t, storage: set.storage, sim: sim, srv: srv, clock: set.clock, logs: &syncBuffer{}, system: set.system,
-		events: &logical.MockEventSender{}}
+		events: &logical.MockEventSender{}, lazy: set.lazy}
 	if err := env.boot(set.storage); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +135,15 @@ func (e *testEnv) boot(storage logical.Storage) error {
 	}
 	e.b = b
 	e.t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return b.Initialize(context.Background(), &logical.InitializationRequest{Storage: storage})
+	if e.lazy {
+		return nil
+	}
+	if err := b.Initialize(context.Background(), &logical.InitializationRequest{Storage: storage}); err != nil {
+		return err
+	}
+	// Initialize loads in the background; tests start from a loaded mount
+	// (or see why it could not load).
+	return b.ensureLoaded(context.Background(), storage)
 }
 
 // request runs one request the way Vault's router does, including the

@@ -6,9 +6,11 @@
 //
 // Taken in this order, never the other way round:
 //
-//  1. loadMu: the first load of the mount (ensureLoaded). Loading settles
-//     the WAL, which takes name locks; nothing takes loadMu under a name
-//     lock, because lockOrg loads before it locks.
+//  1. loadMu, then settleMu: the first load of the mount (ensureLoaded)
+//     and, first within it, the settling of the WAL (ensureSettled), which
+//     takes name locks. Reads of one organization (creds, verify) wait
+//     only for settleMu. Nothing takes either under a name lock, because
+//     lockOrg loads before it locks.
 //  2. A name's lock (lockOrg, lockName): every change to one organization.
 //     Holding it is a *lockedOrg, whose methods are the only writers of the
 //     organization's stored and cached state. No code holds two names.
@@ -21,7 +23,7 @@
 // The waits for a name's lock and for a turn end with the caller's context,
 // so that the periodic tick never waits past its deadline.
 //
-// walPending and loaded are atomics; they order nothing.
+// walPending, settled and loaded are atomics; they order nothing.
 //
 // # Words
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -30,8 +31,33 @@ func (e orgEntry) String() string {
 
 func (e orgEntry) GoString() string { return e.String() }
 
-// ensureLoaded reads every organization once per backend instance, and
-// settles the rotations that a crash left unfinished.
+// ensureSettled settles the rotations that a crash left unfinished, once
+// per backend instance, reading only the organizations they name. A path
+// that serves or checks one organization waits for this, not for the whole
+// load: until the WAL is settled a cached key may be dead, but after it one
+// organization is read on its own at its first use.
+func (b *backend) ensureSettled(ctx context.Context, s logical.Storage) error {
+	if b.settled.Load() {
+		return nil
+	}
+	b.settleMu.Lock()
+	defer b.settleMu.Unlock()
+	if b.settled.Load() {
+		return nil
+	}
+	if b.writeSafe() {
+		if err := b.recoverOrphanedRotations(ctx, s); err != nil {
+			return err
+		}
+	}
+	b.settled.Store(true)
+	return nil
+}
+
+// ensureLoaded settles the WAL and reads every organization once per
+// backend instance, then builds the rotation queue. Lists, status, metrics,
+// config writes (which compare every organization) and the tick wait for
+// it.
 func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	if b.loaded.Load() {
 		return nil
@@ -40,6 +66,11 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	defer b.loadMu.Unlock()
 	if b.loaded.Load() {
 		return nil
+	}
+	began := time.Now()
+	s = countReads(s)
+	if err := b.ensureSettled(ctx, s); err != nil {
+		return err
 	}
 	names, err := s.List(ctx, configPrefix)
 	if err != nil {
@@ -60,11 +91,6 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 				"name", name, "entry", bad.storageKey, "reason", bad.reason)
 		}
 	}
-	if b.writeSafe() {
-		if err := b.recoverOrphanedRotations(ctx, s); err != nil {
-			return err
-		}
-	}
 	now := b.now()
 	for _, name := range names {
 		if e, _ := b.cached(name); e != nil {
@@ -72,6 +98,8 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 		}
 	}
 	b.loaded.Store(true)
+	b.logger.Info("loaded the organizations", "organizations", len(names),
+		"duration", time.Since(began).Round(time.Millisecond).String(), "storage_reads", s.(*countedStorage).reads.Load())
 	return nil
 }
 
@@ -128,10 +156,11 @@ func (b *backend) unreadableOrgs() (names []string, reasons map[string]string) {
 	return b.orgs.Unreadable()
 }
 
-// configuredOrg loads the mount and looks name up without its lock. A
-// name that is not configured gives the 400 that says so.
+// configuredOrg settles the WAL and looks name up without its lock, reading
+// it alone if the mount is not loaded yet. A name that is not configured
+// gives the 400 that says so.
 func (b *backend) configuredOrg(ctx context.Context, s logical.Storage, name string) (*orgEntry, *logical.Response, error) {
-	if err := b.ensureLoaded(ctx, s); err != nil {
+	if err := b.ensureSettled(ctx, s); err != nil {
 		return nil, nil, err
 	}
 	e, err := b.org(ctx, s, name)

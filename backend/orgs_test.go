@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -186,5 +187,76 @@ func TestRefill_FailedConfigWriteKeepsTheScheduledRotation(t *testing.T) {
 	env.waitSimIdle()
 	if v := env.mustRead("creds/acme").Data["version"]; v == 1 {
 		t.Fatalf("never rotated again after a failed config write: version %v", v)
+	}
+}
+
+// A read of one organization before the mount has loaded (a new active
+// node, before its first tick) reads that organization alone: with 10,000
+// organizations it must not wait for all of them. A list then loads them.
+func TestOrgs_ReadBeforeTheLoadReadsOneOrganization(t *testing.T) {
+	const orgs = 500
+	st := newTestStorage()
+	seedOrganizations(t, st, orgs, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	env := newTestEnv(t, withStorage(st), withoutInitialize())
+
+	gets, lists := st.gets.Load(), st.lists.Load()
+	creds := env.mustRead("creds/org-00007")
+	if creds.Data["access_key_id"] != fmt.Sprintf("AKIA%016d", 7) || creds.Data["key_state"] != "current" {
+		t.Fatalf("creds before the load: %v %v", creds.Data["access_key_id"], creds.Data["key_state"])
+	}
+	if n := st.gets.Load() - gets; n > 2 {
+		t.Fatalf("a read before the load made %d storage reads; want the organization's config and key", n)
+	}
+	if n := st.lists.Load() - lists; n > 1 {
+		t.Fatalf("a read before the load listed storage %d times; want the WAL once", n)
+	}
+	if resp, err := env.request(logical.ReadOperation, "creds/org-99999", nil); err != nil || !resp.IsError() {
+		t.Fatalf("an unknown name before the load: %v %v", resp, err)
+	}
+
+	list := env.mustRequest(logical.ListOperation, "config/", nil)
+	if keys := list.Data["keys"].([]string); len(keys) != orgs {
+		t.Fatalf("list after the lazy read: %d names", len(keys))
+	}
+	if !env.b.loaded.Load() {
+		t.Fatal("a list did not load the mount")
+	}
+}
+
+// Vault waits for every mount's initialize before a node becomes active:
+// initialize must not wait for the organizations to load.
+func TestOrgs_InitializeDoesNotWaitForTheLoad(t *testing.T) {
+	st := newTestStorage()
+	seedOrganizations(t, st, 50, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	env := newTestEnv(t, withStorage(st), withoutInitialize())
+	release := make(chan struct{})
+	st.mu.Lock()
+	st.failGet = func(key string) bool { <-release; return false }
+	st.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() { done <- env.b.Initialize(t.Context(), &logical.InitializationRequest{Storage: st}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("initialize waited for the load")
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for !env.b.loaded.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the background load never finished")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.b.sched.mu.Lock()
+	queued := len(env.b.sched.queue.items)
+	env.b.sched.mu.Unlock()
+	if queued != 50 {
+		t.Fatalf("the background load queued %d organizations, want 50", queued)
 	}
 }

@@ -44,6 +44,8 @@ type scheduler struct {
 	budget time.Duration
 
 	ticking atomic.Bool
+	// ticked is set by this instance's first tick.
+	ticked atomic.Bool
 }
 
 func newScheduler(b *backend) *scheduler {
@@ -107,26 +109,34 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.writeSafe() {
 		return nil
 	}
-	if err := b.ensureLoaded(ctx, req.Storage); err != nil {
+	began, st := time.Now(), countReads(req.Storage)
+	if err := b.ensureLoaded(ctx, st); err != nil {
 		return err
 	}
 	if b.walPending.Swap(false) {
-		if err := b.recoverOrphanedRotations(ctx, req.Storage); err != nil {
+		if err := b.recoverOrphanedRotations(ctx, st); err != nil {
 			b.walPending.Store(true)
 			b.logger.Warn("could not settle the rotation WAL yet", "error", err)
 		}
 	}
-	b.refillDropped(ctx, req.Storage)
-	b.sched.tick(ctx, req.Storage)
+	b.refillDropped(ctx, st)
+	n := b.sched.tick(ctx, st)
+	// The first tick of a node that just became active is the one that
+	// may pay for the load: say what it cost.
+	if first := b.sched.ticked.CompareAndSwap(false, true); first || n > 0 {
+		b.logger.Debug("tick finished", "first", first, "due", n,
+			"duration", time.Since(began).Round(time.Millisecond).String(), "storage_reads", st.reads.Load())
+	}
 	return nil
 }
 
 // tick rotates every due organization, at most maxCiscoCalls at once and
 // one at a time per API key, after the due checks of served keys, which
-// run in the background. An idle tick touches no storage.
-func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
+// run in the background. An idle tick touches no storage. It returns how
+// many organizations were due.
+func (s *scheduler) tick(ctx context.Context, st logical.Storage) int {
 	if !s.ticking.CompareAndSwap(false, true) {
-		return
+		return 0
 	}
 	defer s.ticking.Store(false)
 
@@ -134,7 +144,7 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	now := b.now()
 	due := s.popDue(now)
 	if len(due) == 0 {
-		return
+		return 0
 	}
 	// A rotation starts only if it can finish within the budget: the wait
 	// for its API key's turn ends a Cisco call's length before the budget
@@ -185,6 +195,7 @@ func (s *scheduler) tick(ctx context.Context, st logical.Storage) {
 	}
 	close(work)
 	wg.Wait()
+	return len(due)
 }
 
 // sortDue starts the due checks in the background and returns the names

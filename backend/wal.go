@@ -148,7 +148,7 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	if running {
 		return false, nil
 	}
-	// Called while the mount loads, so it takes the lock without lockOrg.
+	// Called while the WAL settles, so it takes the lock without lockOrg.
 	o, err := b.lockName(ctx, s, w.Name)
 	if err != nil {
 		return false, err

@@ -36,6 +36,27 @@ func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
 	}
 }
 
+// A read that comes before the mount loads still waits for the WAL: the
+// key of a rotation that a crash cut short is shown stale, never current.
+func TestWAL_SettledBeforeAReadOnAnUnloadedMount(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	served := env.simOrg()
+	env.crashAfterCiscoRotated("acme", 1)
+	env.b.Cleanup(t.Context())
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock), withoutInitialize())
+	restarted.sim = env.sim
+	creds := restarted.mustRead("creds/acme")
+	if creds.Data["key_state"] != "stale" || creds.Data["access_key_id"] != served.CurrentKeyID {
+		t.Fatalf("before the load: %v %v", creds.Data["key_state"], creds.Data["access_key_id"])
+	}
+	if restarted.b.loaded.Load() {
+		t.Fatal("a creds read loaded the whole mount")
+	}
+}
+
 func TestScheduler_WALOfFinishedRotationIsDropped(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)

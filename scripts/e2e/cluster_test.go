@@ -89,14 +89,11 @@ func (n *raftNode) voters(t *testing.T) int {
 	return voters
 }
 
-// TestRaftCluster proves the plugin on a 3-node Raft cluster: standby
-// reads, failover, one rotation per period, rejoin and a global reload.
-func TestRaftCluster(t *testing.T) {
-	plugins := pluginDir(t)
-	s := startSim(t)
-	began := time.Now()
+// formRaftCluster starts three nodes, the first of them active, and waits
+// until all three vote.
+func formRaftCluster(t *testing.T, plugins string) []*raftNode {
+	t.Helper()
 	nodes := []*raftNode{newRaftNode(t, "node1", plugins), newRaftNode(t, "node2", plugins), newRaftNode(t, "node3", plugins)}
-
 	leader := nodes[0]
 	leader.start(t)
 	leader.initAndUnseal(t)
@@ -112,7 +109,17 @@ func TestRaftCluster(t *testing.T) {
 	// Autopilot promotes a joined node only after its stabilization time;
 	// losing the leader before that would leave no quorum.
 	waitFor(t, 2*time.Minute, "three voters", func() bool { return leader.voters(t) == 3 })
+	return nodes
+}
 
+// TestRaftCluster proves the plugin on a 3-node Raft cluster: standby
+// reads, failover, one rotation per period, rejoin and a global reload.
+func TestRaftCluster(t *testing.T) {
+	plugins := pluginDir(t)
+	s := startSim(t)
+	began := time.Now()
+	nodes := formRaftCluster(t, plugins)
+	leader := nodes[0]
 	leader.enablePlugin(t, plugins)
 	leader.configure(t, s, "acme", simClient, simSecret, "rotation_period=1m")
 	leader.must(t, "write", "-f", mountPrefix+"/rotate/acme")
