@@ -34,8 +34,10 @@ var (
 
 // parseAPIDoc reads the path sections of docs/api.md: a heading
 // "### `path`", then tables. A table whose header's first cell is "field"
-// lists request fields; after a line that starts with "Response", tables
-// list response fields. Other tables (answers, metrics) are not fields.
+// lists request fields, unless it follows a line that starts with
+// "Response"; a table headed "response field", or "field" after such a
+// line, lists response fields. Other tables (answers, metrics) are not
+// fields.
 func parseAPIDoc(t *testing.T, text string) (map[string]*apiDoc, []string) {
 	t.Helper()
 	docs := map[string]*apiDoc{}
@@ -82,7 +84,7 @@ func parseAPIDoc(t *testing.T, text string) (map[string]*apiDoc, []string) {
 		case tableKind == "":
 			// The header row.
 			switch {
-			case inResponse:
+			case first == "response field", first == "field" && inResponse:
 				tableKind = "response"
 			case first == "field":
 				tableKind = "request"
@@ -204,12 +206,73 @@ func TestDocsAPIMatchesSchema(t *testing.T) {
 	}
 }
 
+// TestDocsAPIResponseFields: every field that a read or write of a
+// configured organization answers is documented in docs/api.md, among the
+// path's response fields (or, for a config read, its request fields).
+func TestDocsAPIResponseFields(t *testing.T) {
+	docs, _ := parseAPIDoc(t, readDoc(t, "docs/api.md"))
+	documented := func(heading string, withRequest bool) map[string]bool {
+		d := docs[heading]
+		if d == nil {
+			t.Fatalf("docs/api.md has no section ### `%s`", heading)
+		}
+		set := map[string]bool{}
+		for _, f := range d.response {
+			set[f] = true
+		}
+		if withRequest {
+			for _, f := range d.request {
+				set[f] = true
+			}
+		}
+		return set
+	}
+	check := func(what, heading string, data map[string]interface{}, withRequest bool) {
+		t.Helper()
+		if len(data) == 0 {
+			t.Errorf("%s answered no fields", what)
+		}
+		known := documented(heading, withRequest)
+		var missing []string
+		for f := range data {
+			if !known[f] {
+				missing = append(missing, f)
+			}
+		}
+		sort.Strings(missing)
+		for _, f := range missing {
+			t.Errorf("%s answers %q, which docs/api.md does not list under %s", what, f, heading)
+		}
+	}
+
+	e := newTestEnv(t)
+	e.configure("acme", map[string]interface{}{
+		"org_id":            testOrgID,
+		"data_path":         e.simOrg().DataPath,
+		"rotation_schedule": "0 3 1 * *",
+		"rotation_window":   "2h",
+	})
+	check("a rotate", "rotate/<name>", e.mustRotate("acme").Data, false)
+	check("a config read", "config/<name>", e.mustRead("config/acme").Data, true)
+	check("a creds read", "creds/<name>", e.mustRead("creds/acme").Data, false)
+	check("a verify", "verify/<name>", e.mustWrite("verify/acme", nil).Data, false)
+	check("a graceful rotate", "rotate/<name>", e.mustWrite("rotate/acme", map[string]interface{}{"graceful": true}).Data, false)
+	status := e.mustRead("status").Data
+	check("a status read", "status", status, false)
+	rows, _ := status["organizations"].([]map[string]interface{})
+	if len(rows) != 1 {
+		t.Fatalf("status answered %d organizations, want 1: %v", len(rows), status["organizations"])
+	}
+	check("a status row", "status", rows[0], false)
+	check("an import", "import/<name>", e.mustWrite("import/acme", e.refreshed()).Data, false)
+}
+
 // TestDocsAPIPathsInBackendHelp: every path docs/api.md documents is named
 // in the backend's help (vault path-help cisco-s3).
 func TestDocsAPIPathsInBackendHelp(t *testing.T) {
 	_, order := parseAPIDoc(t, readDoc(t, "docs/api.md"))
 	for _, h := range order {
-		if !regexp.MustCompile(`(^|\s)`+regexp.QuoteMeta(h)+`(\s|$)`).MatchString(backendHelp) &&
+		if !regexp.MustCompile(`(^|\s)`+regexp.QuoteMeta(strings.TrimSuffix(h, "/"))+`/?(\s|$)`).MatchString(backendHelp) &&
 			!(strings.HasSuffix(h, "/") && strings.Contains(backendHelp, h)) {
 			t.Errorf("the backend help does not name %s, which docs/api.md documents", h)
 		}
