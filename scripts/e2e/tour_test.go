@@ -70,7 +70,8 @@ func tourBlock(t *testing.T, path string) string {
 
 // TestTour runs the README's quick tour, as a user would: make dev's
 // script in the background, its printed exports pasted into bash, then
-// the tour's block, with Debian's aws on PATH.
+// the tour's block, with Debian's aws on PATH; then make dev's Vault Agent
+// hint.
 func TestTour(t *testing.T) {
 	root := repoRoot(t)
 	source := tourSource
@@ -154,6 +155,18 @@ func TestTour(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s+PRE \S+/$|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ \S+$`).MatchString(out) {
 		t.Errorf("aws s3 ls listed nothing")
 	}
+
+	// make dev's Vault Agent hint, run as printed, renders the tour's key.
+	agentCmd := regexp.MustCompile(`(?m)^\s+(vault agent -config=\S+)$`).FindStringSubmatch(printed)
+	rendered := regexp.MustCompile(`(?m)^\s+cat (\S+)$`).FindStringSubmatch(printed)
+	if agentCmd == nil || rendered == nil {
+		t.Fatalf("make dev printed no Vault Agent hint:\n%s", printed)
+	}
+	agent := start(t, nil, "bash", "-c", strings.Join(exports, "\n")+"\nexec "+agentCmd[1])
+	waitFor(t, 30*time.Second, "the agent to render cisco-s3/creds/acme", func() bool {
+		return readRendered(rendered[1]) == credentialsFile(after.CurrentKeyID, after.SecretAccessKey)
+	})
+	agent.stop()
 
 	// Ctrl-C's signal stops dev.sh, and it stops everything it started.
 	if err := dev.cmd.Process.Signal(syscall.SIGINT); err != nil {
