@@ -27,7 +27,7 @@ bucket_path=${bucket_path%/}
 # The tour's PATH: vault, and an aws that passes AWS_ENDPOINT_URL on as
 # --endpoint-url, since Debian 12's aws (2.9) predates that variable (2.13).
 mkdir -p "$work/bin"
-ln -s "$VAULT_BIN" "$work/bin/vault"
+ln -s "$(realpath "$(command -v "$VAULT_BIN")")" "$work/bin/vault"
 if real_aws=$(command -v aws); then
   # shellcheck disable=SC2016 # expanded when the shim runs
   printf '#!/bin/bash\nexec %q ${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"} "$@"\n' \
