@@ -5,7 +5,7 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build release test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
+.PHONY: build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
@@ -19,14 +19,19 @@ release:
 	  echo "usage: make release VERSION=vX.Y.Z"; exit 1; fi
 	$(GO) run ./scripts/release -version $(VERSION)
 
-# Everything CI runs.
-test: lint test-unit test-rules test-release test-e2e
+# Everything CI runs. deps first, so that a missing tool stops it at once.
+test: deps lint test-unit test-rules test-release test-e2e
+
+# promtool, prometheus and Debian's AWS CLI, installed with apt-get when
+# missing.
+deps:
+	scripts/deps.sh
 
 test-unit:
 	$(GO) test -race -count=1 ./...
 
 # The alert rules and their unit tests (promtool: Debian package prometheus).
-test-rules:
+test-rules: deps
 	promtool check rules deploy/prometheus/cisco-s3-alerts.yml
 	cd deploy/prometheus && promtool test rules cisco-s3-alerts_test.yml
 
@@ -46,11 +51,13 @@ test-release:
 # The end-to-end suite: a real Vault (VAULT_BIN, a supported vault on PATH,
 # or the pinned one built once into .cache/), the vault CLI and Vault Agent,
 # on loopback and free ports. It installs the plugin from release zips of
-# two versions, to upgrade from one to the other.
+# two versions, to upgrade from one to the other. It runs Debian's AWS CLI
+# (AWS_CLI), whatever else is on PATH.
 E2E_VERSIONS := v0.1.0-e2e v0.1.1-e2e
-test-e2e: build
+AWS_CLI ?= /usr/bin/aws
+test-e2e: deps build
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
-	vault_bin=$$(scripts/find-vault.sh) && VAULT_BIN=$$vault_bin E2E_RELEASE=$(CURDIR)/bin/release \
+	vault_bin=$$(scripts/find-vault.sh) && VAULT_BIN=$$vault_bin E2E_RELEASE=$(CURDIR)/bin/release AWS_CLI=$(AWS_CLI) \
 	  $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
 
 # The dev-server scenarios of the end-to-end suite against every Vault in

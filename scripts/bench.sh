@@ -18,6 +18,8 @@ trap 'stop_pids "${pids[@]}"; rm -rf "$work"' EXIT INT TERM
 version=${VERSION:-$(sed -n "s/^VERSION *?= *//p" Makefile)}
 start_dev_stack "$work" "$version" -no-rate-limits
 vault_bin=$VAULT_BIN
+"$vault_bin" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \
+  api_url="$SIM_URL/admin/v2" token_url="$SIM_URL/auth/v2/token" sts_url="$SIM_URL" data_path="$SIM_DATA_PATH" >/dev/null
 "$vault_bin" write -f cisco-s3/rotate/demo >/dev/null
 # A KV v2 secret about the size of the creds response's data.
 "$vault_bin" kv put -mount=secret bench \

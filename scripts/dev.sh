@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make dev: the Cisco API simulator plus a Vault dev server with the plugin
-# registered, mounted at cisco-s3/, configured and rotated once. Runs in the
-# foreground until Ctrl-C, then stops what it started.
+# registered and mounted at cisco-s3/, no organization configured. Prints
+# the exports of the README's quick tour. Runs in the foreground until
+# Ctrl-C, then stops what it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,9 +21,22 @@ trap cleanup EXIT INT TERM
 
 echo "starting the Cisco API simulator and a Vault dev server..."
 start_dev_stack "$work" "$version"
-vault_bin=$VAULT_BIN
-sim_url=$SIM_URL
-"$vault_bin" write -f cisco-s3/rotate/demo
+bucket_path=${SIM_DATA_PATH#s3://}
+bucket_path=${bucket_path%/}
+
+# The tour's PATH: vault, and an aws that passes AWS_ENDPOINT_URL on as
+# --endpoint-url, since Debian 12's aws (2.9) predates that variable (2.13).
+mkdir -p "$work/bin"
+ln -s "$(realpath "$(command -v "$VAULT_BIN")")" "$work/bin/vault"
+if real_aws=$(command -v aws); then
+  # shellcheck disable=SC2016 # expanded when the shim runs
+  printf '#!/bin/bash\nexec %q ${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"} "$@"\n' \
+    "$real_aws" >"$work/bin/aws"
+  chmod +x "$work/bin/aws"
+  aws_note=
+else
+  aws_note="No aws on PATH: the tour's last step needs the AWS CLI (Debian: apt-get install awscli)."
+fi
 
 cat > "$work/agent.hcl" <<HCL
 vault { address = "$VAULT_ADDR" }
@@ -32,7 +46,7 @@ auto_auth {
 template {
   destination = "$work/aws-credentials"
   contents    = <<TPL
-{{ with secret "cisco-s3/creds/demo" }}[default]
+{{ with secret "cisco-s3/creds/acme" }}[default]
 aws_access_key_id = {{ .Data.access_key_id }}
 aws_secret_access_key = {{ .Data.secret_access_key }}
 {{ end }}
@@ -43,19 +57,24 @@ echo root > "$work/token"
 
 cat <<TXT
 
-Vault $("$vault_bin" version | cut -d' ' -f2 | tr -d ,) is running with the plugin at cisco-s3/ (plugin $version).
-The Cisco API simulator is at $sim_url (demo API key demo-client / demo-secret, org 1234567).
+Vault $("$VAULT_BIN" version | cut -d' ' -f2 | tr -d ,) is running with the plugin at cisco-s3/ (plugin $version),
+the Cisco API simulator (also AWS STS and S3) at $SIM_URL.
 
-Try, in another shell:
-  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root PATH=$(dirname "$vault_bin"):\$PATH
-  vault read cisco-s3/creds/demo          # the current key pair
-  vault write -f cisco-s3/rotate/demo     # rotate now
-  vault read cisco-s3/config/demo         # settings and rotation status
-  curl -s $sim_url/_sim/state             # what the simulator issued
+For the README's quick tour, paste into another shell:
 
-Render an AWS credentials file with Vault Agent (re-rendered after each rotation):
+export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root PATH=$work/bin:\$PATH
+export CISCO_CLIENT_ID=demo-client CISCO_CLIENT_SECRET=demo-secret
+export CISCO_API_URL=$SIM_URL/admin/v2 CISCO_TOKEN_URL=$SIM_URL/auth/v2/token AWS_STS_URL=$SIM_URL
+export CISCO_DATA_PATH=$bucket_path
+export AWS_ENDPOINT_URL=$SIM_URL AWS_REGION=$SIM_REGION
+${aws_note:+
+$aws_note
+}
+After the tour, Vault Agent renders cisco-s3/creds/acme as an AWS credentials
+file, again after each rotation:
   vault agent -config=$work/agent.hcl
   cat $work/aws-credentials
+What the simulator issued: curl -s $SIM_URL/_sim/state
 
 Press Ctrl-C to stop.
 TXT

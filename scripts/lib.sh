@@ -51,11 +51,12 @@ stop_pids() {
   done
 }
 
-# start_dev_stack WORK VERSION [SIM_FLAGS...] starts the simulator and a
-# Vault dev server with the plugin from bin/ registered and mounted at
-# cisco-s3/, and an organization "demo" configured against the simulator.
-# It appends the PIDs to the caller's pids array and exports VAULT_ADDR,
-# VAULT_TOKEN, SIM_URL and VAULT_BIN.
+# start_dev_stack WORK VERSION [SIM_FLAGS...] starts the simulator with its
+# demo API key and a Vault dev server with the plugin from bin/ registered
+# and mounted at cisco-s3/; it configures no organization. It appends the
+# PIDs to the caller's pids array and exports VAULT_ADDR, VAULT_TOKEN,
+# VAULT_BIN, SIM_URL, and the demo organization's bucket as SIM_DATA_PATH
+# (s3://bucket/prefix/) and SIM_REGION.
 start_dev_stack() {
   local work=$1 version=$2
   shift 2
@@ -65,18 +66,19 @@ start_dev_stack() {
   bin/cisco-s3-sim -addr 127.0.0.1:0 "$@" >"$work/sim.out" 2>"$work/sim.log" &
   pids+=($!)
   SIM_URL=$(wait_for_line "$work/sim.out" 'listening on ' | sed 's/.*listening on //')
+  local bucket
+  bucket=$(wait_for_line "$work/sim.out" '^demo bucket: ')
+  SIM_DATA_PATH=$(sed 's/.*data_path=\([^ ]*\).*/\1/' <<<"$bucket")
+  SIM_REGION=$(sed 's/.*region=\([^ ]*\).*/\1/' <<<"$bucket")
   local port
   port=$(free_port)
   "$VAULT_BIN" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
     -dev-plugin-dir="$work/plugins" -log-level=info >"$work/vault.log" 2>&1 &
   pids+=($!)
-  export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root SIM_URL VAULT_BIN
+  export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root VAULT_BIN SIM_URL SIM_DATA_PATH SIM_REGION
   wait_for_vault "$VAULT_BIN"
   local sha
   sha=$(sha256sum "$work/plugins/vault-plugin-secrets-cisco-s3" | cut -d' ' -f1)
   "$VAULT_BIN" plugin register -sha256="$sha" -version="$version" secret vault-plugin-secrets-cisco-s3 >/dev/null
   "$VAULT_BIN" secrets enable -path=cisco-s3 -plugin-version="$version" vault-plugin-secrets-cisco-s3 >/dev/null
-  "$VAULT_BIN" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \
-    api_url="$SIM_URL/admin/v2" token_url="$SIM_URL/auth/v2/token" \
-    data_path=s3://cisco-managed-us-west-2/1234567_0123456789abcdef0123456789abcdef01234567 >/dev/null
 }

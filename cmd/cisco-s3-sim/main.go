@@ -78,7 +78,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: logRequests(ciscosim.New(cfg)), ReadHeaderTimeout: 10 * time.Second}
+	sim := ciscosim.New(cfg)
+	srv := &http.Server{Handler: logRequests(sim), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("cisco-s3-sim listening on http://%s\n", ln.Addr())
 	fmt.Printf("the same address serves AWS STS and S3 (path style): aws --endpoint-url http://%s ...; keys and data paths: GET /_sim/state\n", ln.Addr())
 	if cfg.PropagationDelay > 0 {
@@ -86,6 +87,8 @@ func main() {
 	}
 	if demo {
 		fmt.Println("demo API key: client_id=demo-client client_secret=demo-secret org_id=1234567")
+		org := sim.State().Orgs["1234567"]
+		fmt.Printf("demo bucket: data_path=%s region=%s\n", org.DataPath, org.Region)
 	}
 	_ = os.Stdout.Sync()
 

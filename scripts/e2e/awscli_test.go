@@ -26,7 +26,7 @@ func awsCLI(t *testing.T) string {
 	}
 	bin, err := exec.LookPath("aws")
 	if err != nil {
-		t.Fatal("no AWS CLI: install Debian's awscli (apt-get install awscli; .ci/run does)")
+		t.Fatal("no AWS CLI: install Debian's awscli (apt-get install awscli; make deps does)")
 	}
 	return bin
 }
