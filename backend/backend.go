@@ -222,7 +222,7 @@ const operationPrefix = "cisco-s3"
 
 // nameField is the <name> of the per-organization paths.
 func nameField() *framework.FieldSchema {
-	return &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization.", Required: true}
+	return &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization: " + nameRule + ".", Required: true}
 }
 
 // forwardedWrite is a write operation that standbys and performance

@@ -146,14 +146,21 @@ func (e *testEnv) boot(storage logical.Storage) error {
 	return b.ensureLoaded(context.Background(), storage)
 }
 
+// testMount is the mount point of the env's requests.
+const testMount = "cisco-s3/"
+
 // request runs one request the way Vault's router does, including the
-// existence check that turns a write into create or update.
+// existence check that turns a write into create or update, and its ERROR
+// log of an existence check's error.
 func (e *testEnv) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	e.t.Helper()
-	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: testMount}
 	if op == logical.UpdateOperation {
 		checkFound, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
 		if err != nil {
+			if !errors.Is(err, logical.ErrUnsupportedPath) {
+				e.vaultCore().Error("failed to run existence check", "error", err)
+			}
 			return nil, err
 		}
 		if checkFound && !exists {
@@ -161,6 +168,21 @@ func (e *testEnv) request(op logical.Operation, path string, data map[string]int
 		}
 	}
 	return e.b.HandleRequest(context.Background(), req)
+}
+
+// vaultCore logs into the env's logs as Vault's core does.
+func (e *testEnv) vaultCore() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "core", Level: hclog.Trace, Output: e.logs, JSONFormat: true})
+}
+
+// assertNoErrorLogged fails the test if anything logged at ERROR.
+func (e *testEnv) assertNoErrorLogged() {
+	e.t.Helper()
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, `"@level":"error"`) {
+			e.t.Fatalf("logged at ERROR: %s", line)
+		}
+	}
 }
 
 func (e *testEnv) write(path string, data map[string]interface{}) (*logical.Response, error) {

@@ -10,7 +10,7 @@ import (
 
 func pathCreds(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "creds/" + framework.GenericNameRegex("name"),
+		Pattern: "creds/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationVerb:   "read",
@@ -23,7 +23,7 @@ func pathCreds(b *backend) []*framework.Path {
 		// asks Vault for the replication state on every request, a gRPC
 		// round trip as costly as a storage read. A read needs no forwarding.
 		Callbacks: map[logical.Operation]framework.OperationFunc{
-			logical.ReadOperation: b.pathCredsRead,
+			logical.ReadOperation: b.withValidName(b.pathCredsRead),
 		},
 		HelpSynopsis:    pathCredsHelpSyn,
 		HelpDescription: pathCredsHelpDesc,

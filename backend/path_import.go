@@ -13,7 +13,7 @@ import (
 
 func pathImport(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "import/" + framework.GenericNameRegex("name"),
+		Pattern: "import/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "key",
@@ -42,7 +42,7 @@ func pathImport(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.pathImportWrite, "import"),
+			logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathImportWrite), "import"),
 		},
 		HelpSynopsis:    pathImportHelpSyn,
 		HelpDescription: pathImportHelpDesc,

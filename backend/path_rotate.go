@@ -14,7 +14,7 @@ import (
 
 func pathRotate(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "rotate/" + framework.GenericNameRegex("name"),
+		Pattern: "rotate/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "key",
@@ -32,7 +32,7 @@ func pathRotate(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.pathRotateWrite, "rotate"),
+			logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathRotateWrite), "rotate"),
 		},
 		HelpSynopsis:    pathRotateHelpSyn,
 		HelpDescription: pathRotateHelpDesc,
