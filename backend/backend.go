@@ -227,10 +227,11 @@ func nameField() *framework.FieldSchema {
 
 // forwardedWrite is a write operation that standbys and performance
 // secondaries forward to the active node of the primary cluster, the one
-// node that writes and calls Cisco.
+// node that writes and calls Cisco. It refuses fields its path does not
+// know.
 func forwardedWrite(callback framework.OperationFunc, verb string) *framework.PathOperation {
 	return &framework.PathOperation{
-		Callback:                    callback,
+		Callback:                    refuseUnknownFields(callback),
 		ForwardPerformanceStandby:   true,
 		ForwardPerformanceSecondary: true,
 		DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: verb},
