@@ -233,7 +233,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	addKeyFields(data, e, now)
 	addFailureFields(data, e.key)
 	resp := &logical.Response{Data: data}
-	addWarnings(resp, e, now)
+	addWarnings(resp, req.MountPoint, d.Get("name").(string), e, now)
 	if other := b.sharingCiscoOrg(d.Get("name").(string), cfg); other != "" {
 		resp.AddWarning(sharedOrgMessage(other))
 	}

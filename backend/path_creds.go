@@ -43,7 +43,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	}
 	k := e.key
 	if !k.hasKey() {
-		return noKeyResponse(name), nil
+		return noKeyResponse(req.MountPoint, name), nil
 	}
 	now := b.now()
 	// Sized for every field of the answer: growing the map cost a
@@ -57,7 +57,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	addRotationFields(data, e.config, now)
 	addDataPathFields(data, e.config)
 	resp = &logical.Response{Data: data}
-	addWarnings(resp, e, now)
+	addWarnings(resp, req.MountPoint, name, e, now)
 	return resp, nil
 }
 

@@ -95,9 +95,9 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	resp = keyResponse(next)
 	switch {
 	case check == nil:
-		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f <mount>/verify/" + name)
+		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
 	case check.Outcome == stscheck.Unknown:
-		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f <mount>/verify/" + name)
+		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
 	}
 	if keptStale {
 		resp.AddWarning("this is the key that a rotation with an unknown outcome may have replaced, and no check showed that it works: " +

@@ -35,7 +35,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 		return resp, err
 	}
 	if !e.key.hasKey() {
-		return noKeyResponse(name), nil
+		return noKeyResponse(req.MountPoint, name), nil
 	}
 	// The check runs without the name's lock: a rotation must not wait
 	// for AWS. Its result is recorded only on the key it checked.
