@@ -755,3 +755,53 @@ func seedJSON(ctx context.Context, s logical.Storage, key string, v interface{})
 	}
 	return s.Put(ctx, entry)
 }
+
+// vault path-help on the mount lists every path the backend serves, each
+// as its pattern's literal start (config/<name> and the config/ list both
+// start with config/), and rotate's graceful=true.
+func TestHelp_RootListsEveryPath(t *testing.T) {
+	env := newTestEnv(t)
+	env.system.PluginEnvironment = &logical.PluginEnvironment{VaultVersion: "1.21.0"}
+	resp, err := env.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: "", Storage: env.storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	help := resp.Data["help"].(string)
+	if strings.Contains(env.logs.String(), "error generating OpenAPI") {
+		t.Fatalf("the OpenAPI document failed: %s", env.logs)
+	}
+	var listed int
+	for _, p := range env.b.Paths {
+		literal := strings.TrimPrefix(p.Pattern, "^")
+		if i := strings.IndexAny(literal, "(?$"); i >= 0 {
+			literal = literal[:i]
+		}
+		entry := "\n  " + strings.TrimSuffix(literal, "/")
+		if strings.HasSuffix(p.Pattern, "(?P<name>.+)$") {
+			entry = "\n  " + literal + "<name> "
+		}
+		if !strings.Contains(backendHelp, entry) {
+			t.Errorf("the mount's help does not list %q (pattern %s)", strings.TrimSpace(entry), p.Pattern)
+		}
+		listed++
+	}
+	for _, want := range []string{"\n  config/ ", "graceful=true", nameRule} {
+		if !strings.Contains(help, want) {
+			t.Errorf("the mount's help does not say %q", strings.TrimSpace(want))
+		}
+	}
+	if listed != 8 {
+		t.Fatalf("%d paths, want 8", listed)
+	}
+}
+
+// The creds help states the re-read bound that credsRereadInterval makes.
+func TestHelp_CredsStatesTheRereadBound(t *testing.T) {
+	bound := int((credsRereadInterval + time.Second) / time.Second)
+	for _, want := range []string{fmt.Sprintf("at most %d", int(credsRereadInterval/time.Second)),
+		fmt.Sprintf("re-read at ttl + 1 s, within %d s of any key change", bound)} {
+		if !strings.Contains(strings.Join(strings.Fields(pathCredsHelpDesc), " "), want) {
+			t.Errorf("the creds help does not say %q", want)
+		}
+	}
+}

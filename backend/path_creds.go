@@ -67,10 +67,11 @@ const pathCredsHelpDesc = `
 Returns the key pair that Vault rotated or imported last, the bucket fields
 derived from data_path, and the rotation timing. There is no lease: ttl is the
 number of seconds until the next rotation is due, at most 50 and never 0, and
-rotation_period is always present, so Vault Agent re-reads within about a
-minute of any key change; ttl is 1 while a rotation is due or a graceful one
-is pending. key_state is "stale" when a rotation's outcome is unknown, and
-"rejected" when AWS rejects the served key since a minute or more.
+rotation_period is always present, so consumers (Vault Agent,
+consul-template) re-read at ttl + 1 s, within 51 s of any key change. ttl is
+1 while a rotation is due or a graceful one is pending. key_state is "stale"
+when a rotation's outcome is unknown, and "rejected" when AWS rejects the
+served key since a minute or more.
 
 Example:
 
