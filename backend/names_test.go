@@ -42,7 +42,11 @@ func TestInvalidNameIsA400OnEveryPath(t *testing.T) {
 			{logical.UpdateOperation, "verify/"},
 			{logical.ReadOperation, "creds/"},
 		} {
-			resp, err := env.request(req.op, req.path+name, map[string]interface{}{"provider": "umbrella"})
+			var data map[string]interface{}
+			if req.path == "config/" && req.op == logical.UpdateOperation {
+				data = map[string]interface{}{"provider": "umbrella"}
+			}
+			resp, err := env.request(req.op, req.path+name, data)
 			mustBadRequest(t, resp, err, "invalid name")
 			mustBadRequest(t, resp, err, nameRule)
 		}
