@@ -58,7 +58,11 @@ func unknownFieldsResponse(data map[string]interface{}, schema map[string]*frame
 		}
 		parts = append(parts, part)
 	}
-	parts = append(parts, "Known fields: "+strings.Join(known, ", "))
+	if len(known) == 0 {
+		parts = append(parts, "This path takes no fields.")
+	} else {
+		parts = append(parts, "Known fields: "+strings.Join(known, ", ")+".")
+	}
 	return logical.ErrorResponse(strings.Join(parts, " "))
 }
 

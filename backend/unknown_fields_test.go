@@ -45,7 +45,7 @@ func TestUnknownFieldIsRefusedOnEveryWritePath(t *testing.T) {
 	for path, want := range map[string]string{
 		"rotate/acme": `unknown field "gracefull"; did you mean "graceful"?`,
 		"import/acme": `unknown field "gracefull"`,
-		"verify/acme": `unknown field "gracefull"`,
+		"verify/acme": `unknown field "gracefull". This path takes no fields.`,
 	} {
 		resp, err := env.write(path, map[string]interface{}{"gracefull": true})
 		mustBadRequest(t, resp, err, want)
