@@ -211,26 +211,35 @@ key is older than 90 days. This engine rotates the key through Cisco's
 "Refresh S3 Bucket Key" API on request and on a schedule, and serves the
 current key pair to log shippers and Vault Agent.
 
-  config/<name>   Cisco API credentials and rotation settings of one organization.
-  rotate/<name>   Rotate the key now.
+  config/<name>   Cisco API credentials and rotation settings of one
+                  organization: write, read, delete.
+  config/         List the configured organizations.
+  rotate/<name>   Rotate the key now; with graceful=true, answer at once and
+                  rotate after every consumer re-reads every 2 s.
   import/<name>   Store a key that was refreshed in Cisco's dashboard.
   verify/<name>   Check the served key against AWS STS now.
   creds/<name>    Read the current key pair.
+  status          Every organization's key state and lockout, one line each.
+  metrics         The mount's Prometheus metrics.
+
+A <name> is ` + nameRule + `.
+Writes refuse fields that their path does not know.
 `
 
 const operationPrefix = "cisco-s3"
 
 // nameField is the <name> of the per-organization paths.
 func nameField() *framework.FieldSchema {
-	return &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization.", Required: true}
+	return &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization: " + nameRule + ".", Required: true}
 }
 
 // forwardedWrite is a write operation that standbys and performance
 // secondaries forward to the active node of the primary cluster, the one
-// node that writes and calls Cisco.
+// node that writes and calls Cisco. It refuses fields its path does not
+// know.
 func forwardedWrite(callback framework.OperationFunc, verb string) *framework.PathOperation {
 	return &framework.PathOperation{
-		Callback:                    callback,
+		Callback:                    refuseUnknownFields(callback),
 		ForwardPerformanceStandby:   true,
 		ForwardPerformanceSecondary: true,
 		DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: verb},

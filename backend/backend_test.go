@@ -146,14 +146,21 @@ func (e *testEnv) boot(storage logical.Storage) error {
 	return b.ensureLoaded(context.Background(), storage)
 }
 
+// testMount is the mount point of the env's requests.
+const testMount = "cisco-s3/"
+
 // request runs one request the way Vault's router does, including the
-// existence check that turns a write into create or update.
+// existence check that turns a write into create or update, and its ERROR
+// log of an existence check's error.
 func (e *testEnv) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	e.t.Helper()
-	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: testMount}
 	if op == logical.UpdateOperation {
 		checkFound, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
 		if err != nil {
+			if !errors.Is(err, logical.ErrUnsupportedPath) {
+				e.vaultCore().Error("failed to run existence check", "error", err)
+			}
 			return nil, err
 		}
 		if checkFound && !exists {
@@ -161,6 +168,21 @@ func (e *testEnv) request(op logical.Operation, path string, data map[string]int
 		}
 	}
 	return e.b.HandleRequest(context.Background(), req)
+}
+
+// vaultCore logs into the env's logs as Vault's core does.
+func (e *testEnv) vaultCore() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "core", Level: hclog.Trace, Output: e.logs, JSONFormat: true})
+}
+
+// assertNoErrorLogged fails the test if anything logged at ERROR.
+func (e *testEnv) assertNoErrorLogged() {
+	e.t.Helper()
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, `"@level":"error"`) {
+			e.t.Fatalf("logged at ERROR: %s", line)
+		}
+	}
 }
 
 func (e *testEnv) write(path string, data map[string]interface{}) (*logical.Response, error) {
@@ -732,4 +754,54 @@ func seedJSON(ctx context.Context, s logical.Storage, key string, v interface{})
 		return err
 	}
 	return s.Put(ctx, entry)
+}
+
+// vault path-help on the mount lists every path the backend serves, each
+// as its pattern's literal start (config/<name> and the config/ list both
+// start with config/), and rotate's graceful=true.
+func TestHelp_RootListsEveryPath(t *testing.T) {
+	env := newTestEnv(t)
+	env.system.PluginEnvironment = &logical.PluginEnvironment{VaultVersion: "1.21.0"}
+	resp, err := env.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: "", Storage: env.storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	help := resp.Data["help"].(string)
+	if strings.Contains(env.logs.String(), "error generating OpenAPI") {
+		t.Fatalf("the OpenAPI document failed: %s", env.logs)
+	}
+	var listed int
+	for _, p := range env.b.Paths {
+		literal := strings.TrimPrefix(p.Pattern, "^")
+		if i := strings.IndexAny(literal, "(?$"); i >= 0 {
+			literal = literal[:i]
+		}
+		entry := "\n  " + strings.TrimSuffix(literal, "/")
+		if strings.HasSuffix(p.Pattern, "(?P<name>.+)$") {
+			entry = "\n  " + literal + "<name> "
+		}
+		if !strings.Contains(backendHelp, entry) {
+			t.Errorf("the mount's help does not list %q (pattern %s)", strings.TrimSpace(entry), p.Pattern)
+		}
+		listed++
+	}
+	for _, want := range []string{"\n  config/ ", "graceful=true", nameRule} {
+		if !strings.Contains(help, want) {
+			t.Errorf("the mount's help does not say %q", strings.TrimSpace(want))
+		}
+	}
+	if listed != 8 {
+		t.Fatalf("%d paths, want 8", listed)
+	}
+}
+
+// The creds help states the re-read bound that credsRereadInterval makes.
+func TestHelp_CredsStatesTheRereadBound(t *testing.T) {
+	bound := int((credsRereadInterval + time.Second) / time.Second)
+	for _, want := range []string{fmt.Sprintf("at most %d", int(credsRereadInterval/time.Second)),
+		fmt.Sprintf("re-read at ttl + 1 s, within %d s of any key change", bound)} {
+		if !strings.Contains(strings.Join(strings.Fields(pathCredsHelpDesc), " "), want) {
+			t.Errorf("the creds help does not say %q", want)
+		}
+	}
 }

@@ -5,6 +5,8 @@ package backend
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
@@ -93,4 +95,53 @@ func moreUrgent(a, b orgStatus) bool {
 		return a.expiresAt.Before(b.expiresAt)
 	}
 	return a.name < b.name
+}
+
+// line is the standing as one line of field=value pairs, the fields of
+// config/<name> reads, for the status read: Vault's table format prints a
+// string as it is, where it would print a nested object as a Go map dump.
+// Empty fields are left out; a value with a space or a quote is quoted as
+// in Go.
+func (st orgStatus) line(now time.Time) string {
+	var sb strings.Builder
+	add := func(field, value string) {
+		if value == "" {
+			return
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(field)
+		sb.WriteByte('=')
+		if strings.ContainsAny(value, " \"=\\") || !strconv.CanBackquote(value) {
+			value = strconv.Quote(value)
+		}
+		sb.WriteString(value)
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	add("key_state", st.keyState)
+	add("access_key_id", st.accessKeyID)
+	add("expires_at", at(st.expiresAt))
+	if !st.expiresAt.IsZero() {
+		add("seconds_to_lockout", strconv.FormatInt(int64(st.expiresAt.Sub(now)/time.Second), 10))
+	}
+	add("next_vault_rotation", at(st.nextRotation))
+	add("graceful_rotation_at", at(st.gracefulAt))
+	if st.consecutiveFailures > 0 {
+		add("consecutive_failures", strconv.Itoa(st.consecutiveFailures))
+	}
+	add("last_rotation_error", st.lastError)
+	add("last_rotation_error_time", at(st.lastErrorTime))
+	if st.automationDisabled {
+		add("disable_automated_rotation", "true")
+	}
+	add("key_check_result", string(st.checkResult))
+	add("key_verified_at", at(st.verifiedAt))
+	add("key_verify_error", st.verifyError)
+	return sb.String()
 }

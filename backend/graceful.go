@@ -17,8 +17,8 @@ const gracefulWait = credsRereadInterval + time.Second + 10*time.Second
 
 // requestGraceful stores a graceful rotation of name's key, due
 // gracefulWait from now, or joins the one already pending. It calls no
-// one: the tick rotates.
-func (b *backend) requestGraceful(ctx context.Context, s logical.Storage, name string) (*keyState, *logical.Response, error) {
+// one: the tick rotates. mount is the mount point its 400s name.
+func (b *backend) requestGraceful(ctx context.Context, s logical.Storage, mount, name string) (*keyState, *logical.Response, error) {
 	o, err := b.lockOrg(ctx, s, name)
 	if err != nil {
 		return nil, nil, err
@@ -28,7 +28,7 @@ func (b *backend) requestGraceful(ctx context.Context, s logical.Storage, name s
 	case o.e == nil:
 		return nil, notConfiguredResponse(name), nil
 	case !o.e.key.hasKey():
-		return nil, noKeyResponse(name), nil
+		return nil, noKeyResponse(mount, name), nil
 	case !o.e.key.GracefulAt.IsZero():
 		return o.e.key, nil, nil // joins the pending one
 	}

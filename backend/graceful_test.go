@@ -35,7 +35,7 @@ func TestGraceful_RotatesAtTheFirstTickAfterEveryConsumerReReads(t *testing.T) {
 			t.Fatalf("%s read shows graceful_rotation_at %v", name, got)
 		}
 	}
-	rows := env.mustRead("status").Data["organizations"].([]map[string]interface{})
+	rows := env.statusRows()
 	if parseTimeField(rows[0]["graceful_rotation_at"]) != at {
 		t.Fatalf("status row %v", rows[0])
 	}

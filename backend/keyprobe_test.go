@@ -67,7 +67,7 @@ func TestProbe_RecordsAKeyThatAWSNeverAccepts(t *testing.T) {
 	if !k.VerifiedAt.IsZero() || !strings.Contains(k.VerifyError, "unknown") {
 		t.Fatalf("key after a failing probe: verified %v, error %q", k.VerifiedAt, k.VerifyError)
 	}
-	st := env.mustRead("status").Data["organizations"].([]map[string]interface{})[0]
+	st := env.statusRows()[0]
 	if st["key_verify_error"] != k.VerifyError {
 		t.Fatalf("status shows key_verify_error %v", st["key_verify_error"])
 	}

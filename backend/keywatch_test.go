@@ -142,7 +142,7 @@ func TestKeyWatch_HealOffReportsOnly(t *testing.T) {
 	if v := gaugeValue(t, families, keyRejectedMetric, "acme"); v != 1 {
 		t.Fatalf("%s = %v, want 1", keyRejectedMetric, v)
 	}
-	rows := env.mustRead("status").Data["organizations"].([]map[string]interface{})
+	rows := env.statusRows()
 	if rows[0]["key_state"] != "rejected" {
 		t.Fatalf("status row %v", rows[0])
 	}

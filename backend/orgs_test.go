@@ -124,7 +124,7 @@ func TestRefill_InvalidatedOrgStaysInStatusAndMetrics(t *testing.T) {
 	env.configure("acme", nil)
 	env.mustRotate("acme")
 	env.b.invalidate(context.Background(), keyPrefix+"acme")
-	rows := env.mustRead("status").Data["organizations"].([]map[string]interface{})
+	rows := env.statusRows()
 	fams, _ := env.scrape()
 	_, hasExpiry := sample(fams, keyExpiryMetric, map[string]string{"name": "acme"})
 	if len(rows) != 1 || !hasExpiry {

@@ -13,7 +13,7 @@ import (
 func pathConfig(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
-			Pattern: configPrefix + framework.GenericNameRegex("name"),
+			Pattern: configPrefix + namePattern(),
 			DisplayAttrs: &framework.DisplayAttributes{
 				OperationPrefix: operationPrefix,
 				OperationSuffix: "configuration",
@@ -21,7 +21,7 @@ func pathConfig(b *backend) []*framework.Path {
 			Fields: map[string]*framework.FieldSchema{
 				"name": {
 					Type:        framework.TypeString,
-					Description: "Name of the organization's configuration, for example acme-umbrella.",
+					Description: "Name of the organization's configuration, for example acme-umbrella: " + nameRule + ".",
 					Required:    true,
 				},
 				"provider": {
@@ -104,13 +104,13 @@ func pathConfig(b *backend) []*framework.Path {
 			},
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: forwardedWrite(b.pathConfigWrite, "configure"),
-				logical.UpdateOperation: forwardedWrite(b.pathConfigWrite, "configure"),
+				logical.CreateOperation: forwardedWrite(b.withValidName(b.pathConfigWrite), "configure"),
+				logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathConfigWrite), "configure"),
 				logical.ReadOperation: &framework.PathOperation{
-					Callback:     b.pathConfigRead,
+					Callback:     b.withValidName(b.pathConfigRead),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
 				},
-				logical.DeleteOperation: forwardedWrite(b.pathConfigDelete, "delete"),
+				logical.DeleteOperation: forwardedWrite(b.withValidName(b.pathConfigDelete), "delete"),
 			},
 			HelpSynopsis:    pathConfigHelpSyn,
 			HelpDescription: pathConfigHelpDesc,
@@ -134,7 +134,13 @@ func pathConfig(b *backend) []*framework.Path {
 }
 
 func (b *backend) pathConfigExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
-	e, err := b.org(ctx, req.Storage, d.Get("name").(string))
+	name := d.Get("name").(string)
+	// A refused name does not exist; its write gets the handler's 400.
+	// An error here would be a 500 that Vault logs at ERROR.
+	if resp, err := b.invalidNameResponse(ctx, req.Storage, name); resp != nil || err != nil {
+		return false, err
+	}
+	e, err := b.org(ctx, req.Storage, name)
 	return e != nil, err
 }
 
@@ -227,7 +233,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	addKeyFields(data, e, now)
 	addFailureFields(data, e.key)
 	resp := &logical.Response{Data: data}
-	addWarnings(resp, e, now)
+	addWarnings(resp, req.MountPoint, d.Get("name").(string), e, now)
 	if other := b.sharingCiscoOrg(d.Get("name").(string), cfg); other != "" {
 		resp.AddWarning(sharedOrgMessage(other))
 	}

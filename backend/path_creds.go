@@ -10,7 +10,7 @@ import (
 
 func pathCreds(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "creds/" + framework.GenericNameRegex("name"),
+		Pattern: "creds/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationVerb:   "read",
@@ -23,7 +23,7 @@ func pathCreds(b *backend) []*framework.Path {
 		// asks Vault for the replication state on every request, a gRPC
 		// round trip as costly as a storage read. A read needs no forwarding.
 		Callbacks: map[logical.Operation]framework.OperationFunc{
-			logical.ReadOperation: b.pathCredsRead,
+			logical.ReadOperation: b.withValidName(b.pathCredsRead),
 		},
 		HelpSynopsis:    pathCredsHelpSyn,
 		HelpDescription: pathCredsHelpDesc,
@@ -43,7 +43,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	}
 	k := e.key
 	if !k.hasKey() {
-		return noKeyResponse(name), nil
+		return noKeyResponse(req.MountPoint, name), nil
 	}
 	now := b.now()
 	// Sized for every field of the answer: growing the map cost a
@@ -57,7 +57,7 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 	addRotationFields(data, e.config, now)
 	addDataPathFields(data, e.config)
 	resp = &logical.Response{Data: data}
-	addWarnings(resp, e, now)
+	addWarnings(resp, req.MountPoint, name, e, now)
 	return resp, nil
 }
 
@@ -67,10 +67,11 @@ const pathCredsHelpDesc = `
 Returns the key pair that Vault rotated or imported last, the bucket fields
 derived from data_path, and the rotation timing. There is no lease: ttl is the
 number of seconds until the next rotation is due, at most 50 and never 0, and
-rotation_period is always present, so Vault Agent re-reads within about a
-minute of any key change; ttl is 1 while a rotation is due or a graceful one
-is pending. key_state is "stale" when a rotation's outcome is unknown, and
-"rejected" when AWS rejects the served key since a minute or more.
+rotation_period is always present, so consumers (Vault Agent,
+consul-template) re-read at ttl + 1 s, within 51 s of any key change. ttl is
+1 while a rotation is due or a graceful one is pending. key_state is "stale"
+when a rotation's outcome is unknown, and "rejected" when AWS rejects the
+served key since a minute or more.
 
 Example:
 

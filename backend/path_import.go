@@ -13,7 +13,7 @@ import (
 
 func pathImport(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "import/" + framework.GenericNameRegex("name"),
+		Pattern: "import/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "key",
@@ -42,7 +42,7 @@ func pathImport(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.pathImportWrite, "import"),
+			logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathImportWrite), "import"),
 		},
 		HelpSynopsis:    pathImportHelpSyn,
 		HelpDescription: pathImportHelpDesc,
@@ -95,9 +95,9 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	resp = keyResponse(next)
 	switch {
 	case check == nil:
-		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f <mount>/verify/" + name)
+		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
 	case check.Outcome == stscheck.Unknown:
-		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f <mount>/verify/" + name)
+		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
 	}
 	if keptStale {
 		resp.AddWarning("this is the key that a rotation with an unknown outcome may have replaced, and no check showed that it works: " +

@@ -1,6 +1,9 @@
 package backend
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,18 +120,51 @@ func TestMetrics_KeyCheckGauges(t *testing.T) {
 	}
 }
 
-// The metrics help names every metric the mount exposes.
+// The metrics help names every metric the mount exports, and no other:
+// every family of a scrape in which each counter has counted, and every
+// metric name in the package's source.
 func TestMetrics_HelpNamesEveryMetric(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", nil)
 	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.CheckedAt.IsZero() })
-	env.injectFault(ciscosim.Fault{Kind: "5xx"})
-	env.rotate("acme")
+	env.mustWrite("verify/acme", nil)
 	families, _ := env.scrape()
+
+	helpNames := map[string]bool{}
+	for _, name := range metricName.FindAllString(pathMetricsHelpDesc, -1) {
+		helpNames[name] = true
+	}
+	exported := map[string]bool{}
 	for name := range families {
-		if !strings.Contains(pathMetricsHelpDesc, name) {
+		exported[name] = true
+	}
+	sources, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range sources {
+		if strings.HasSuffix(file, "_test.go") || file == "path_metrics.go" {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range metricName.FindAllString(string(src), -1) {
+			exported[name] = true
+		}
+	}
+	for name := range exported {
+		if !helpNames[name] {
 			t.Errorf("the metrics help does not name %s", name)
 		}
 	}
+	for name := range helpNames {
+		if _, scraped := families[name]; !scraped {
+			t.Errorf("the metrics help names %s, which a scrape does not export", name)
+		}
+	}
 }
+
+// metricName matches the names of the plugin's metrics.
+var metricName = regexp.MustCompile(`\bcisco_s3_[a-z0-9_]*[a-z0-9]`)

@@ -14,7 +14,7 @@ import (
 
 func pathRotate(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "rotate/" + framework.GenericNameRegex("name"),
+		Pattern: "rotate/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "key",
@@ -32,7 +32,7 @@ func pathRotate(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.pathRotateWrite, "rotate"),
+			logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathRotateWrite), "rotate"),
 		},
 		HelpSynopsis:    pathRotateHelpSyn,
 		HelpDescription: pathRotateHelpDesc,
@@ -42,7 +42,7 @@ func pathRotate(b *backend) []*framework.Path {
 func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if d.Get("graceful").(bool) {
-		k, resp, err := b.requestGraceful(ctx, req.Storage, name)
+		k, resp, err := b.requestGraceful(ctx, req.Storage, req.MountPoint, name)
 		if k == nil {
 			return resp, err
 		}
@@ -54,14 +54,14 @@ func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *
 	}
 	k, err := b.rotate(ctx, req.Storage, name, triggerManual)
 	if err != nil {
-		return rotateErrorResponse(name, err)
+		return rotateErrorResponse(req.MountPoint, name, err)
 	}
 	return keyResponse(k), nil
 }
 
 // rotateErrorResponse maps a rotation error: caller mistakes are 400s,
 // Cisco's failures 502s, our own 500s.
-func rotateErrorResponse(name string, err error) (*logical.Response, error) {
+func rotateErrorResponse(mount, name string, err error) (*logical.Response, error) {
 	var ce *cisco.Error
 	var lost *lostKeyError
 	var limited *cisco.RateLimitedError
@@ -77,7 +77,7 @@ func rotateErrorResponse(name string, err error) (*logical.Response, error) {
 	case errors.As(err, &ce):
 		return nil, logical.CodedError(http.StatusBadGateway, "rotation failed: "+err.Error())
 	case errors.As(err, &lost):
-		return nil, err
+		return nil, fmt.Errorf("%w; a new rotation is needed: vault write -f %s", err, cliPath(mount, "rotate/"+name))
 	case errors.Is(err, logical.ErrReadOnly):
 		return nil, err
 	}

@@ -2,7 +2,7 @@ package backend
 
 import (
 	"context"
-	"time"
+	"strconv"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -31,54 +31,51 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, _ *f
 	b.refillDropped(ctx, req.Storage)
 	now := b.now()
 	rows := b.fleet(now)
-	orgs := make([]map[string]interface{}, 0, len(rows))
+	unreadable, reasons := b.unreadableOrgs()
+	if unreadable == nil {
+		unreadable = []string{} // JSON [], not null
+	}
+	// Every value is a string or a list of strings, which Vault's table
+	// format prints as they are.
+	data := make(map[string]interface{}, len(rows)+len(unreadable)+2)
+	names := make([]string, 0, len(rows))
 	for _, st := range rows {
-		row := map[string]interface{}{
-			"name":                       st.name,
-			"key_state":                  st.keyState,
-			"access_key_id":              st.accessKeyID,
-			"expires_at":                 formatTime(st.expiresAt),
-			"seconds_to_lockout":         nil,
-			"next_vault_rotation":        formatTime(st.nextRotation),
-			"consecutive_failures":       st.consecutiveFailures,
-			"last_rotation_error":        st.lastError,
-			"last_rotation_error_time":   formatTime(st.lastErrorTime),
-			"disable_automated_rotation": st.automationDisabled,
-			"key_verified_at":            formatTime(st.verifiedAt),
-			"key_verify_error":           st.verifyError,
-			"key_check_result":           string(st.checkResult),
-			"graceful_rotation_at":       formatTime(st.gracefulAt),
-		}
-		if !st.expiresAt.IsZero() {
-			row["seconds_to_lockout"] = int64(st.expiresAt.Sub(now) / time.Second)
-		}
-		orgs = append(orgs, row)
+		names = append(names, st.name)
+		data[configPrefix+st.name] = st.line(now)
 	}
-	names, reasons := b.unreadableOrgs()
-	unreadable := make([]map[string]interface{}, 0, len(names))
-	for _, name := range names {
-		unreadable = append(unreadable, map[string]interface{}{"name": name, "reason": reasons[name]})
+	for _, name := range unreadable {
+		data[configPrefix+name] = "unreadable=" + strconv.Quote(reasons[name])
 	}
-	return &logical.Response{Data: map[string]interface{}{
-		"organizations": orgs,
-		"unreadable":    unreadable,
-	}}, nil
+	data["organizations"] = names
+	data["unreadable"] = unreadable
+	return &logical.Response{Data: data}, nil
 }
 
 const pathStatusHelpSyn = "Every organization's key state and lockout, most urgent first."
 
 const pathStatusHelpDesc = `
-One answer for the whole mount, from memory: for each organization its
-key_state, access_key_id, expires_at (Cisco's 90-day lockout) and
-seconds_to_lockout (negative once passed), next_vault_rotation,
-consecutive_failures, last_rotation_error and its time,
-disable_automated_rotation, graceful_rotation_at (a pending graceful
-rotation), and key_check_result, key_verified_at and
-key_verify_error (the last check of the key against AWS STS). Stale keys come first, then the soonest lockout,
-then organizations with no key yet. "unreadable" lists stored entries that
-cannot be decoded: delete config/<name> and write it again. No secrets.
+One answer for the whole mount, from memory, with no secrets. Every value is
+a string or a list of strings, so that the table format prints it as it is:
+
+  config/<name>   One line per organization of field=value pairs, with the
+                  fields of config/<name> reads: key_state, access_key_id,
+                  expires_at (Cisco's 90-day lockout), seconds_to_lockout
+                  (negative once passed), next_vault_rotation,
+                  graceful_rotation_at (a pending graceful rotation),
+                  consecutive_failures, last_rotation_error and
+                  last_rotation_error_time, disable_automated_rotation,
+                  key_check_result, key_verified_at and key_verify_error
+                  (the last check of the key against AWS STS). Empty fields
+                  are left out; a value with a space, a quote or "=" is
+                  quoted as a Go string. A stored entry that cannot be
+                  decoded reads unreadable="<reason>": delete config/<name>
+                  and write it again.
+  organizations   The names, most urgent first: a rejected key, then a stale
+                  one, then the soonest lockout, then no key yet.
+  unreadable      The names whose stored entry cannot be decoded.
 
 Example:
 
+  $ vault read cisco-s3/status
   $ vault read -format=json cisco-s3/status
 `

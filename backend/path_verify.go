@@ -12,7 +12,7 @@ import (
 
 func pathVerify(b *backend) []*framework.Path {
 	return []*framework.Path{{
-		Pattern: "verify/" + framework.GenericNameRegex("name"),
+		Pattern: "verify/" + namePattern(),
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: operationPrefix,
 			OperationSuffix: "key",
@@ -21,7 +21,7 @@ func pathVerify(b *backend) []*framework.Path {
 			"name": nameField(),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.pathVerifyWrite, "verify"),
+			logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathVerifyWrite), "verify"),
 		},
 		HelpSynopsis:    pathVerifyHelpSyn,
 		HelpDescription: pathVerifyHelpDesc,
@@ -35,7 +35,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 		return resp, err
 	}
 	if !e.key.hasKey() {
-		return noKeyResponse(name), nil
+		return noKeyResponse(req.MountPoint, name), nil
 	}
 	// The check runs without the name's lock: a rotation must not wait
 	// for AWS. Its result is recorded only on the key it checked.

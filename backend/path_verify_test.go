@@ -31,8 +31,8 @@ func TestVerify(t *testing.T) {
 			t.Fatal("verify answered the secret")
 		}
 	}
-	st := env.mustRead("status").Data["organizations"].([]map[string]interface{})[0]
-	if !strings.Contains(st["key_verify_error"].(string), "InvalidClientTokenId") {
+	st := env.statusRows()[0]
+	if !strings.Contains(st["key_verify_error"], "InvalidClientTokenId") {
 		t.Fatalf("status key_verify_error: %v", st["key_verify_error"])
 	}
 	families, _ := env.scrape()

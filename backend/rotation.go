@@ -221,7 +221,7 @@ type lostKeyError struct {
 
 func (e *lostKeyError) Error() string {
 	return fmt.Sprintf("Cisco issued key %s but storing it failed (%v): that key is lost and the previous one is "+
-		"likely dead; a new rotation is needed: vault write -f <mount>/rotate/%s", e.accessKeyID, e.cause, e.name)
+		"likely dead", e.accessKeyID, e.cause)
 }
 
 func (e *lostKeyError) Unwrap() error { return e.cause }

@@ -5,6 +5,7 @@ package backend
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -110,27 +111,29 @@ func addDataPathFields(data map[string]interface{}, cfg *orgConfig) {
 }
 
 // addWarnings warns of a stale key and of Cisco's approaching lockout.
-func addWarnings(resp *logical.Response, e *orgEntry, now time.Time) {
+// Their commands name the mount and the organization.
+func addWarnings(resp *logical.Response, mount, name string, e *orgEntry, now time.Time) {
 	k := e.key
 	if k == nil {
 		return
 	}
 	if k.Stale {
 		resp.AddWarning(fmt.Sprintf("the served key may be dead: a rotation's outcome is unknown (%s); "+
-			"the plugin rotates again at %s, or run now: vault write -f <mount>/rotate/<name>",
-			k.LastError, k.RetryAt.UTC().Format(time.RFC3339)))
+			"the plugin rotates again at %s, or run now: vault write -f %s",
+			k.LastError, k.RetryAt.UTC().Format(time.RFC3339), cliPath(mount, "rotate/"+name)))
 	}
 	if k.Rejected {
-		resp.AddWarning(rejectedMessage(e.config, k))
+		resp.AddWarning(rejectedMessage(e.config, k, cliPath(mount, "rotate/"+name)))
 	}
 	if inDeadlineZone(k, now) {
 		resp.AddWarning(deadlineMessage(k, now))
 	}
 }
 
-// rejectedMessage says that the served key is dead, and what happens next.
-func rejectedMessage(cfg *orgConfig, k *keyState) string {
-	next := "rotate it now (vault write -f <mount>/rotate/<name>), or import the key Cisco's dashboard shows"
+// rejectedMessage says that the served key is dead, and what happens next;
+// rotatePath is the organization's rotate path on its mount.
+func rejectedMessage(cfg *orgConfig, k *keyState, rotatePath string) string {
+	next := "rotate it now (vault write -f " + rotatePath + "), or import the key Cisco's dashboard shows"
 	switch _, heals := healDue(cfg, k); {
 	case heals:
 		next = "the plugin rotates it at the next tick (rotate_rejected_key)"
@@ -178,10 +181,22 @@ func notConfiguredResponse(name string) *logical.Response {
 }
 
 // noKeyResponse is the 400 for an organization that has no key yet.
-func noKeyResponse(name string) *logical.Response {
-	return logical.ErrorResponse("no key is stored for %q yet: run \"vault write -f <mount>/rotate/%s\" to rotate now, "+
-		"or store the key refreshed in Cisco's dashboard with \"vault write <mount>/import/%s access_key_id=... "+
-		"secret_access_key=... key_creation_date=...\"", name, name, name)
+func noKeyResponse(mount, name string) *logical.Response {
+	return logical.ErrorResponse("no key is stored for %q yet: run \"vault write -f %s\" to rotate now, "+
+		"or store the key refreshed in Cisco's dashboard with \"vault write %s access_key_id=... "+
+		"secret_access_key=... key_creation_date=...\"", name, cliPath(mount, "rotate/"+name), cliPath(mount, "import/"+name))
+}
+
+// cliPath is rel on the mount, as the Vault CLI takes it: mount is the
+// request's MountPoint, such as "cisco-s3/" (with its slash).
+func cliPath(mount, rel string) string {
+	if mount == "" {
+		mount = "<mount>/" // a request that came without one
+	}
+	if !strings.HasSuffix(mount, "/") {
+		mount += "/"
+	}
+	return mount + rel
 }
 
 // formatTime renders RFC 3339 in UTC, or nil for the zero time.
