@@ -49,6 +49,10 @@ func (b *backend) ensureSettled(ctx context.Context, s logical.Storage) error {
 		if err := b.recoverOrphanedRotations(ctx, s); err != nil {
 			return err
 		}
+	} else {
+		// A node that may not write settles nothing; should this instance
+		// become writable, its first tick settles the WAL.
+		b.walPending.Store(true)
 	}
 	b.settled.Store(true)
 	return nil

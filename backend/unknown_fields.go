@@ -20,7 +20,10 @@ import (
 func refuseUnknownFields(callback framework.OperationFunc) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		if resp := unknownFieldsResponse(req.Data, d.Schema); resp != nil {
-			return resp, nil
+			// With an error, the framework adds no "Endpoint ignored these
+			// unrecognized parameters" warning, which would contradict
+			// the refusal.
+			return resp, logical.ErrInvalidRequest
 		}
 		return callback(ctx, req, d)
 	}

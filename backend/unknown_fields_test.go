@@ -14,6 +14,9 @@ func TestUnknownConfigFieldIsRefused(t *testing.T) {
 	env.configure("acme", nil)
 	resp, err := env.write("config/acme", map[string]interface{}{"rotaton_period": "30d"})
 	mustBadRequest(t, resp, err, `unknown field "rotaton_period"; did you mean "rotation_period"? Known fields: api_url, client_id, `)
+	if len(resp.Warnings) != 0 {
+		t.Fatalf("the refusal carries warnings that contradict it: %v", resp.Warnings)
+	}
 	if got := mustConfig(env, "acme").RotationPeriod; got != defaultRotationPeriod {
 		t.Fatalf("rotation_period changed to %v", got)
 	}

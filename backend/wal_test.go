@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
@@ -54,6 +55,28 @@ func TestWAL_SettledBeforeAReadOnAnUnloadedMount(t *testing.T) {
 	}
 	if restarted.b.loaded.Load() {
 		t.Fatal("a creds read loaded the whole mount")
+	}
+}
+
+// An instance that settled the WAL while it could not write (a
+// performance standby) settles it at its first tick once it can: the key of
+// a rotation that a crash cut short is never served as current.
+func TestWAL_SettledOnceAStandbyInstanceMayWrite(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.crashAfterCiscoRotated("acme", 1)
+	env.b.Cleanup(t.Context())
+
+	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock), withoutInitialize())
+	restarted.sim = env.sim
+	restarted.system.ReplicationStateVal = consts.ReplicationPerformanceStandby
+	restarted.mustRead("creds/acme")
+	restarted.system.ReplicationStateVal = 0
+	restarted.tick()
+	creds := restarted.mustRead("creds/acme")
+	if cur := env.simOrg().CurrentKeyID; creds.Data["key_state"] == "current" && creds.Data["access_key_id"] != cur {
+		t.Fatalf("serves %v as current; Cisco's current key is %v", creds.Data["access_key_id"], cur)
 	}
 }
 
