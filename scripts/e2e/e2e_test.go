@@ -67,6 +67,17 @@ func TestDevServer(t *testing.T) {
 	})
 
 	t.Run("bad input gets 400s", func(t *testing.T) {
+		logged := len(v.p.log.String())
+		v.fails(t, `did you mean "rotation_period"?`, "write", mountPrefix+"/config/acme", "rotaton_period=30d")
+		for _, path := range []string{"config/acme..eu", "config/-acme", "config/acme.", "creds/acme/eu"} {
+			v.fails(t, "a name is 1 to 64 characters", "read", mountPrefix+"/"+path)
+		}
+		v.fails(t, "a name is 1 to 64 characters", "write", mountPrefix+"/config/acme..eu", "provider=umbrella")
+		v.fails(t, "Code: 400", "write", mountPrefix+"/config/acme", "rotation_period=2w")
+		// Bad input is the caller's mistake: nothing at ERROR in the server log.
+		if errs := strings.Count(v.p.log.String()[logged:], "[ERROR]"); errs != 0 {
+			t.Fatalf("bad input logged %d ERROR lines:\n%s", errs, v.p.log.String()[logged:])
+		}
 		for _, args := range [][]string{
 			{"write", mountPrefix + "/config/bad", "provider=meraki", "client_id=a", "client_secret=b"},
 			{"write", mountPrefix + "/config/bad", "provider=umbrella", "client_id=a"},
