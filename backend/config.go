@@ -143,10 +143,6 @@ func (c *orgConfig) checkInterval() time.Duration {
 // heals reports whether a rejected key is rotated.
 func (c *orgConfig) heals() bool { return !c.KeepRejectedKey && !c.DisableKeyCheck }
 
-// ciscoOrg names the Cisco organization a config acts on: its token URL,
-// API key and org_id. Two configs with one ciscoOrg rotate one key.
-func (c *orgConfig) ciscoOrg() string { return c.tokenURL() + "|" + c.ClientID + "|" + c.OrgID }
-
 // apiKey names the Cisco API key, the unit of Cisco's rate limits.
 func (c *orgConfig) apiKey() string { return c.tokenURL() + "|" + c.ClientID }
 

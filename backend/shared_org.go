@@ -13,21 +13,27 @@ import (
 // Cisco organization as cfg (the same token URL, client_id and org_id, or
 // the same data_path), or returns "".
 func (b *backend) sharingCiscoOrg(name string, cfg *orgConfig) string {
-	others := b.orgs.Snapshot()
-	names := make([]string, 0, len(others))
-	for other := range others {
-		names = append(names, other)
-	}
-	sort.Strings(names)
-	for _, other := range names {
-		if other == name {
-			continue
+	// Every config read and write asks, so the walk copies nothing and
+	// builds no string: 10,000 organizations cost one pass of compares.
+	var sharing []string
+	b.orgs.Range(func(other string, e *orgEntry) bool {
+		if other != name && e != nil && sameCiscoOrg(e.config, cfg) {
+			sharing = append(sharing, other)
 		}
-		if oc := others[other].config; oc.ciscoOrg() == cfg.ciscoOrg() || (cfg.DataPath != "" && oc.DataPath == cfg.DataPath) {
-			return other
-		}
+		return true
+	})
+	if len(sharing) == 0 {
+		return ""
 	}
-	return ""
+	sort.Strings(sharing)
+	return sharing[0]
+}
+
+// sameCiscoOrg reports whether two configs act on one Cisco organization:
+// the same token URL, client_id and org_id, or the same data_path.
+func sameCiscoOrg(a, b *orgConfig) bool {
+	return a.ClientID == b.ClientID && a.OrgID == b.OrgID && a.tokenURL() == b.tokenURL() ||
+		b.DataPath != "" && a.DataPath == b.DataPath
 }
 
 // sharedOrgMessage says that two configs act on one Cisco organization.

@@ -106,6 +106,18 @@ func (c *Cache[T]) Snapshot() map[string]*T {
 	return out
 }
 
+// Range calls fn with every cached entry until fn returns false, under the
+// cache's read lock and without copying: fn must not call the cache.
+func (c *Cache[T]) Range(fn func(name string, e *T) bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for name, e := range c.entries {
+		if !fn(name, e) {
+			return
+		}
+	}
+}
+
 // Drop forgets the name's entry, so that the next read goes to storage,
 // and marks it for Refill. Dropping stores nothing, so it needs no lock.
 func (c *Cache[T]) Drop(name string) {

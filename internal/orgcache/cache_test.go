@@ -169,3 +169,22 @@ func TestSetNilRemovesTheEntry(t *testing.T) {
 		t.Fatal("Snapshot lists a removed entry")
 	}
 }
+
+func TestRangeVisitsEveryEntryAndStops(t *testing.T) {
+	c := New[string]()
+	for _, name := range []string{"a", "b", "c"} {
+		_, gen := c.Get(name)
+		v := name
+		c.Fill(name, gen, &v)
+	}
+	seen := map[string]string{}
+	c.Range(func(name string, e *string) bool { seen[name] = *e; return true })
+	if len(seen) != 3 || seen["b"] != "b" {
+		t.Fatalf("Range saw %v", seen)
+	}
+	calls := 0
+	c.Range(func(string, *string) bool { calls++; return false })
+	if calls != 1 {
+		t.Fatalf("Range went on after false: %d calls", calls)
+	}
+}
