@@ -83,7 +83,7 @@ bench: build
 
 # Failover of a 3-node Raft cluster at FAILOVER_ORGS organizations, with
 # creds read through the standbys: prints the figures of docs/testing.md and
-# fails when a goal is missed. Not part of make test (about 10 minutes).
+# fails when a goal is missed. Not part of make test (about 5 minutes).
 FAILOVER_ORGS ?= 10000
 bench-failover: build
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
