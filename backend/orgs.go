@@ -71,8 +71,8 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	if b.loaded.Load() {
 		return nil
 	}
-	began := time.Now()
-	s = countReads(s)
+	began, counted := time.Now(), countReads(s)
+	s = counted
 	if err := b.ensureSettled(ctx, s); err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	}
 	b.loaded.Store(true)
 	b.logger.Info("loaded the organizations", "organizations", len(names),
-		"duration", time.Since(began).Round(time.Millisecond).String(), "storage_reads", s.(*countedStorage).reads.Load())
+		"duration", time.Since(began).Round(time.Millisecond).String(), "storage_reads", counted.reads.Load())
 	return nil
 }
 

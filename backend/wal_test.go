@@ -12,17 +12,26 @@ import (
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
-func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
-	env := newTestEnv(t)
+// restartAfterLostReply rotates acme once, crashes after Cisco's second
+// rotation and before its reply was stored, and boots a new backend on the
+// storage with opts. It returns the first env, the restarted one, and what
+// Cisco served before the lost reply.
+func restartAfterLostReply(t *testing.T, opts ...envOption) (env, restarted *testEnv, served ciscosim.OrgState) {
+	t.Helper()
+	env = newTestEnv(t)
 	env.configure("acme", nil)
 	env.mustRotate("acme")
-	served := env.simOrg()
-
+	served = env.simOrg()
 	env.crashAfterCiscoRotated("acme", 1)
 	env.b.Cleanup(t.Context())
 
-	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock))
+	restarted = newTestEnv(t, append([]envOption{withStorage(env.storage), withClock(env.clock)}, opts...)...)
 	restarted.sim = env.sim // the config points at the first env's Cisco
+	return env, restarted, served
+}
+
+func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
+	env, restarted, served := restartAfterLostReply(t)
 	creds := restarted.mustRead("creds/acme")
 	if creds.Data["key_state"] != "stale" || creds.Data["access_key_id"] != served.CurrentKeyID {
 		t.Fatalf("after restart: %v %v", creds.Data["key_state"], creds.Data["access_key_id"])
@@ -40,15 +49,7 @@ func TestScheduler_WALCrashRecoveryAcrossRestart(t *testing.T) {
 // A read that comes before the mount loads still waits for the WAL: the
 // key of a rotation that a crash cut short is shown stale, never current.
 func TestWAL_SettledBeforeAReadOnAnUnloadedMount(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", nil)
-	env.mustRotate("acme")
-	served := env.simOrg()
-	env.crashAfterCiscoRotated("acme", 1)
-	env.b.Cleanup(t.Context())
-
-	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock), withoutInitialize())
-	restarted.sim = env.sim
+	_, restarted, served := restartAfterLostReply(t, withoutInitialize())
 	creds := restarted.mustRead("creds/acme")
 	if creds.Data["key_state"] != "stale" || creds.Data["access_key_id"] != served.CurrentKeyID {
 		t.Fatalf("before the load: %v %v", creds.Data["key_state"], creds.Data["access_key_id"])
@@ -62,14 +63,7 @@ func TestWAL_SettledBeforeAReadOnAnUnloadedMount(t *testing.T) {
 // performance standby) settles it at its first tick once it can: the key of
 // a rotation that a crash cut short is never served as current.
 func TestWAL_SettledOnceAStandbyInstanceMayWrite(t *testing.T) {
-	env := newTestEnv(t)
-	env.configure("acme", nil)
-	env.mustRotate("acme")
-	env.crashAfterCiscoRotated("acme", 1)
-	env.b.Cleanup(t.Context())
-
-	restarted := newTestEnv(t, withStorage(env.storage), withClock(env.clock), withoutInitialize())
-	restarted.sim = env.sim
+	env, restarted, _ := restartAfterLostReply(t, withoutInitialize())
 	restarted.system.ReplicationStateVal = consts.ReplicationPerformanceStandby
 	restarted.mustRead("creds/acme")
 	restarted.system.ReplicationStateVal = 0
