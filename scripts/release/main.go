@@ -1,6 +1,6 @@
-// Command release builds the plugin and the simulator for every supported
-// platform and packs them as HashiCorp packs its own plugins: one zip per
-// platform and a SHA256SUMS file per product. Run it with make release
+// Command release builds the plugin, the simulator and the credential
+// process for every supported platform and packs them as HashiCorp packs
+// its own plugins: one zip per platform and a SHA256SUMS file per product. Run it with make release
 // VERSION=vX.Y.Z.
 //
 // Two runs on the same commit give identical bytes: binaries are built with
@@ -42,6 +42,8 @@ type product struct {
 var products = []product{
 	{name: "vault-plugin-secrets-cisco-s3", pkg: "./cmd/vault-plugin-secrets-cisco-s3", version: "vault-plugin-secrets-cisco-s3/backend.Version"},
 	{name: "cisco-s3-sim", pkg: "./cmd/cisco-s3-sim", version: "main.Version", subdir: "cisco-s3-sim"},
+	// For the shippers' hosts, beside Vault Agent.
+	{name: "cisco-s3-credential-process", pkg: "./cmd/cisco-s3-credential-process", version: "main.Version", subdir: "cisco-s3-credential-process"},
 }
 
 var semver = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)
