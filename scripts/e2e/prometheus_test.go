@@ -194,10 +194,3 @@ func (p *prometheus) get(t *testing.T, path string, out interface{}) {
 		t.Fatal(err)
 	}
 }
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -19,19 +19,28 @@ import (
 
 // released is one version's release folder and its SHA256SUMS.
 type released struct {
-	dir  string
-	stem string            // vault-plugin-secrets-cisco-s3_X.Y.Z_linux_amd64
-	sums map[string]string // file name -> sha256
+	dir     string
+	product string            // the binary's name
+	stem    string            // vault-plugin-secrets-cisco-s3_X.Y.Z_linux_amd64
+	sums    map[string]string // file name -> sha256
 }
 
 func openRelease(t *testing.T, version string) released {
+	t.Helper()
+	return openProduct(t, version, pluginName, "")
+}
+
+// openProduct opens one product's zips and SHA256SUMS in a release's
+// folder (subdir "" for the plugin's).
+func openProduct(t *testing.T, version, product, subdir string) released {
 	t.Helper()
 	root := os.Getenv("E2E_RELEASE")
 	if root == "" {
 		t.Fatal("E2E_RELEASE is not set: run make test-e2e")
 	}
 	bare := strings.TrimPrefix(version, "v")
-	r := released{dir: filepath.Join(root, bare), stem: pluginName + "_" + bare + "_linux_amd64", sums: map[string]string{}}
+	r := released{dir: filepath.Join(root, bare, subdir), product: product,
+		stem: product + "_" + bare + "_linux_amd64", sums: map[string]string{}}
 	f, err := os.Open(filepath.Join(r.dir, "SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,9 +60,9 @@ func openRelease(t *testing.T, version string) released {
 // binarySum is the sum to register the version with.
 func (r released) binarySum(t *testing.T) string {
 	t.Helper()
-	sum := r.sums[r.stem+"/"+pluginName]
+	sum := r.sums[r.stem+"/"+r.product]
 	if sum == "" {
-		t.Fatalf("SHA256SUMS in %s has no line for %s/%s", r.dir, r.stem, pluginName)
+		t.Fatalf("SHA256SUMS in %s has no line for %s/%s", r.dir, r.stem, r.product)
 	}
 	return sum
 }
@@ -71,8 +80,8 @@ func (r released) unpack(t *testing.T, dest string) {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	if len(zr.File) != 1 || zr.File[0].Name != pluginName {
-		t.Fatalf("%s should hold only %s", zipPath, pluginName)
+	if len(zr.File) != 1 || zr.File[0].Name != r.product {
+		t.Fatalf("%s should hold only %s", zipPath, r.product)
 	}
 	in, err := zr.File[0].Open()
 	if err != nil {
@@ -90,7 +99,7 @@ func (r released) unpack(t *testing.T, dest string) {
 		t.Fatal(err)
 	}
 	if got := sha256File(t, dest); got != r.binarySum(t) {
-		t.Fatalf("unpacked %s: sha256 %s, SHA256SUMS says %s", pluginName, got, r.binarySum(t))
+		t.Fatalf("unpacked %s: sha256 %s, SHA256SUMS says %s", r.product, got, r.binarySum(t))
 	}
 }
 
