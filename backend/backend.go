@@ -32,8 +32,8 @@ type backend struct {
 	transport http.RoundTripper
 	// callTimeout bounds one Cisco call; zero means cisco.CallTimeout.
 	callTimeout time.Duration
-	// storeRetryWait is the first wait between attempts to store a key;
-	// tests shorten it.
+	// storeRetryWait is the first wait between attempts to store a key
+	// (the constant of the same name); tests may shorten it.
 	storeRetryWait time.Duration
 
 	// orgs holds every organization's config and key, so that reads and
@@ -86,6 +86,8 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		orgs:     orgcache.New[orgEntry](),
 		clients:  make(map[string]*cisco.Client),
 		inflight: make(map[string]*rotationCall),
+
+		storeRetryWait: storeRetryWait,
 	}
 	b.lifetime, b.stop = context.WithCancel(context.Background())
 	b.sched = newScheduler(b)

@@ -13,8 +13,14 @@ import (
 
 const keyPrefix = "key/"
 
-// storeAttempts is how often a key write is tried before it is given up.
-const storeAttempts = 4
+// storeAttempts is how often a key write is tried before it is given up,
+// and storeRetryWait the first wait between two tries; each wait doubles,
+// so the tries span 3.1 s: a storage blip or a Raft election (1.7 s
+// measured) passes, and a request's deadline still ends the waits.
+const (
+	storeAttempts  = 6
+	storeRetryWait = 100 * time.Millisecond
+)
 
 // keyState is an organization's current key pair and rotation status. It
 // is stored as one entry, so a read can never mix two versions.

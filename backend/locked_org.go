@@ -6,7 +6,6 @@ package backend
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -93,15 +92,17 @@ func (b *backend) afterCheck(ctx context.Context, s logical.Storage, name, what 
 	return nil
 }
 
-// putKey writes the key, retrying a few times: a key Cisco just issued
-// exists only in memory until it lands.
+// putKey writes the key, trying again after waits that double: a key Cisco
+// just issued exists only in memory until it lands.
 func (o *lockedOrg) putKey(ctx context.Context, k *keyState) error {
 	var err error
+	wait := o.b.storeRetryWait
 	for attempt := 0; attempt < storeAttempts; attempt++ {
 		if attempt > 0 {
-			if sleepCtx(ctx, time.Duration(attempt)*o.b.storeRetryWait) != nil {
+			if sleepCtx(ctx, wait) != nil {
 				break
 			}
+			wait *= 2
 		}
 		if err = o.put(ctx, keyPrefix+o.name, k); err == nil {
 			return nil

@@ -424,3 +424,40 @@ func TestRotation_ScheduledRotationSeesAKeyAnotherInstanceStored(t *testing.T) {
 	}
 	env.assertServesSimKey("acme")
 }
+
+// A key Cisco issued outlasts a brief storage outage: with the production
+// waits (no test override), the writes of the new key go on past a 50 ms
+// blip and a Raft election's 1.5 s, and the new key is served and stored.
+func TestRotation_NewKeyOutlastsABriefStorageOutage(t *testing.T) {
+	for name, outage := range map[string]time.Duration{"a 50 ms blip": 50 * time.Millisecond, "a 1.5 s election": 1500 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.configure("acme", nil)
+			env.mustRotate("acme")
+			var mu sync.Mutex
+			var until time.Time
+			env.storage.setFailPut(func(key string) bool {
+				if !strings.HasPrefix(key, keyPrefix) {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if until.IsZero() {
+					until = time.Now().Add(outage)
+				}
+				return time.Now().Before(until)
+			})
+			if _, err := env.rotate("acme"); err != nil {
+				t.Fatalf("a %s storage outage lost the key Cisco issued: %v", outage, err)
+			}
+			current := env.simOrg().CurrentKeyID
+			if creds := env.mustRead("creds/acme"); creds.Data["access_key_id"] != current || creds.Data["key_state"] != "current" {
+				t.Fatalf("creds serve %v (%v), Cisco's key is %s", creds.Data["access_key_id"], creds.Data["key_state"], current)
+			}
+			if stored, err := getKey(t.Context(), env.storage, "acme"); err != nil || stored == nil || stored.AccessKeyID != current {
+				t.Fatalf("stored key %v, %v; want %s", stored, err, current)
+			}
+		})
+	}
+}
