@@ -95,9 +95,16 @@ func parseRotateReply(status int, body []byte, now time.Time) (*IssuedKey, error
 	errText := ""
 	if decodeErr == nil && reply.Error != nil {
 		errText = strings.TrimSpace(fmt.Sprint(reply.Error))
-		if errText == "" {
-			errText = "error member present"
+	}
+	// A reply that carries a key pair is never a definite refusal: Cisco may
+	// have rotated. With a 2xx and a blank error member it is a success.
+	if decodeErr == nil && reply.CurrentKeyID != "" && reply.SecretAccessKey != "" {
+		if status < 200 || status >= 300 || errText != "" {
+			return nil, &Error{Status: status, Ambiguous: true,
+				Message: "Cisco's reply carries a key pair and an error: " + truncate(orText(errText, http.StatusText(status)), 200)}
 		}
+	} else if decodeErr == nil && reply.Error != nil && errText == "" {
+		errText = "error member present"
 	}
 	if errText != "" && strings.Contains(strings.ToLower(errText), "not found iam key info") {
 		return nil, &Error{Status: status, Message: "Cisco: " + errText, NotEnabled: true}

@@ -57,6 +57,13 @@ func TestParseRotateReply(t *testing.T) {
 		"200 without key":        {200, `{"oldKeyId":"AKIAYGSCHXQI2NAWY4UZ"}`, "no key pair", true, false},
 		"200 with odd key":       {200, `{"currentKeyId":"not a key","secretAccessKey":"x"}`, "unexpected format", true, false},
 		"204 empty":              {204, ``, "unreadable", true, false},
+		// A key pair in the reply means Cisco may have rotated: never a
+		// definite refusal, and a success when the error member is blank.
+		"200 with key and blank error": {200, ok[:len(ok)-1] + `,"error":""}`, "", false, false},
+		"200 with key and null error":  {200, ok[:len(ok)-1] + `,"error":null}`, "", false, false},
+		"200 with key and an error":    {200, ok[:len(ok)-1] + `,"error":"Internal error"}`, "carries a key pair", true, false},
+		"400 with key":                 {400, ok, "carries a key pair", true, false},
+		"200 with blank error alone":   {200, `{"status":200,"error":""}`, "error member present", false, false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
