@@ -19,7 +19,11 @@ import (
 // would be stored without it, and gracefull=true would rotate at once.
 func refuseUnknownFields(callback framework.OperationFunc) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		if resp := unknownFieldsResponse(req.Data, d.Schema); resp != nil {
+		resp := unknownFieldsResponse(req.Data, d.Schema)
+		if resp == nil {
+			resp = bodyNameResponse(req.Data, d)
+		}
+		if resp != nil {
 			// With an error, the framework adds no "Endpoint ignored these
 			// unrecognized parameters" warning, which would contradict
 			// the refusal.
@@ -27,6 +31,22 @@ func refuseUnknownFields(callback framework.OperationFunc) framework.OperationFu
 		}
 		return callback(ctx, req, d)
 	}
+}
+
+// bodyNameResponse is the 400 for a name in the body that is not the
+// path's, or nil. The path's name wins in the framework, so rotate/acme
+// with name=prod would rotate acme and answer success.
+func bodyNameResponse(data map[string]interface{}, d *framework.FieldData) *logical.Response {
+	body, ok := data["name"]
+	if _, inSchema := d.Schema["name"]; !ok || !inSchema {
+		return nil
+	}
+	path := d.Get("name").(string)
+	if s, isString := body.(string); isString && s == path {
+		return nil
+	}
+	return logical.ErrorResponse(fmt.Sprintf("the body's name %q is not the path's %q: the organization is named by the path alone; leave name out of the body",
+		truncate(fmt.Sprint(body), 64), path))
 }
 
 // unknownFieldsResponse is the 400 that names the fields of data that

@@ -72,3 +72,25 @@ func TestClosestField(t *testing.T) {
 		}
 	}
 }
+
+// A name in the body that is not the path's is refused on every write
+// path, and nothing happens; the path's own name in the body is accepted.
+func TestBodyNameDifferentFromThePathIsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	before := env.simOrg().Rotations
+	for _, path := range []string{"rotate/acme", "config/acme", "import/acme", "verify/acme"} {
+		resp, err := env.write(path, map[string]interface{}{"name": "prod"})
+		mustBadRequest(t, resp, err, `the body's name "prod" is not the path's "acme"`)
+	}
+	if got := env.simOrg().Rotations; got != before {
+		t.Fatalf("%d rotations after refused writes", got-before)
+	}
+	if _, err := env.rotate("acme"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := env.write("rotate/acme", map[string]interface{}{"name": "acme"}); err != nil || resp.IsError() {
+		t.Fatalf("the path's own name in the body: %v %v", resp, err)
+	}
+}
