@@ -109,3 +109,36 @@ func TestGraceful_PlainRotateSupersedesAndDeleteCancels(t *testing.T) {
 		t.Fatal("a graceful request for an organization without a key was accepted")
 	}
 }
+
+// An import, of the served key again or of a dashboard key, keeps a
+// pending graceful rotation: it still runs at rotates_at.
+func TestGraceful_ImportKeepsIt(t *testing.T) {
+	for name, again := range map[string]bool{"the served key again": true, "a dashboard key": false} {
+		t.Run(name, func(t *testing.T) {
+			env := newTestEnv(t)
+			env.configure("acme", map[string]interface{}{"key_check_interval": 0})
+			env.mustRotate("acme")
+			at := parseTimeField(env.mustWrite("rotate/acme", map[string]interface{}{"graceful": true}).Data["rotates_at"])
+			var data map[string]interface{}
+			if !again {
+				data = env.refreshed()
+			} else {
+				creds := env.mustRead("creds/acme")
+				data = map[string]interface{}{"access_key_id": creds.Data["access_key_id"], "secret_access_key": creds.Data["secret_access_key"],
+					"key_creation_date": creds.Data["key_creation_date"]}
+			}
+			env.mustWrite("import/acme", data)
+			if got := parseTimeField(env.mustRead("config/acme").Data["graceful_rotation_at"]); got != at {
+				t.Fatalf("graceful_rotation_at %v after the import, want %v", got, at)
+			}
+			rotations := env.simOrg().Rotations
+			env.clock.Set(at)
+			env.tick()
+			env.waitSimIdle()
+			if got := env.simOrg().Rotations - rotations; got != 1 {
+				t.Fatalf("%d rotations at rotates_at after the import, want 1", got)
+			}
+			env.assertServesSimKey("acme")
+		})
+	}
+}

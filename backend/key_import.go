@@ -133,6 +133,11 @@ func importedSuccessor(prev *keyState, imported cisco.IssuedKey, check *stscheck
 	}
 	next = successor(prev, imported, originImport, now)
 	next.Trigger = originImport
+	if prev != nil {
+		// A pending graceful rotation ends only by a plain rotate or a
+		// delete: an import, of the served key or another, keeps it.
+		next.GracefulAt = prev.GracefulAt
+	}
 	if check != nil {
 		next = next.withCheck(*check, stsURL, now)
 	}
