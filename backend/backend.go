@@ -46,6 +46,10 @@ type backend struct {
 	settleMu sync.Mutex
 	loaded   atomic.Bool
 	loadMu   sync.Mutex
+	// loads is the background load that initialize starts; clean waits for
+	// it, at most loadEndWait, since Vault clears the storage view after.
+	loads       sync.WaitGroup
+	loadEndWait time.Duration
 	clientMu sync.Mutex
 	clients  map[string]*cisco.Client
 
@@ -88,6 +92,7 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		inflight: make(map[string]*rotationCall),
 
 		storeRetryWait: storeRetryWait,
+		loadEndWait:    10 * time.Second,
 	}
 	b.lifetime, b.stop = context.WithCancel(context.Background())
 	b.sched = newScheduler(b)
@@ -131,7 +136,9 @@ func newBackend(conf *logical.BackendConfig) *backend {
 // for the WAL; the periodic tick and the other handlers wait for the load
 // (ensureLoaded), and retry it if this one failed.
 func (b *backend) initialize(_ context.Context, req *logical.InitializationRequest) error {
+	b.loads.Add(1)
 	go func() {
+		defer b.loads.Done()
 		ctx, cancel := context.WithTimeout(b.lifetime, loadTimeout)
 		defer cancel()
 		if err := b.ensureLoaded(ctx, req.Storage); err != nil {
@@ -146,6 +153,15 @@ const loadTimeout = 5 * time.Minute
 
 func (b *backend) clean(context.Context) {
 	b.stop()
+	// The cancelled load ends at its next storage call; wait for it, so
+	// that nothing of this mount touches storage after Cleanup returns.
+	ended := make(chan struct{})
+	go func() { b.loads.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(b.loadEndWait):
+		b.logger.Warn("the background load did not end at cleanup", "waited", b.loadEndWait)
+	}
 	b.probes.stop()
 	b.sched.reset()
 	b.clientMu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +259,64 @@ func TestOrgs_InitializeDoesNotWaitForTheLoad(t *testing.T) {
 	env.b.sched.mu.Unlock()
 	if queued != 50 {
 		t.Fatalf("the background load queued %d organizations, want 50", queued)
+	}
+}
+
+// Cleanup waits for the background load, so that nothing of the mount
+// touches storage after it returns (Vault clears the storage view then),
+// and gives up after loadEndWait.
+func TestOrgs_CleanupWaitsForTheLoad(t *testing.T) {
+	st := newTestStorage()
+	seedOrganizations(t, st, 20, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	env := newTestEnv(t, withStorage(st), withoutInitialize())
+	release, blocked := make(chan struct{}), make(chan struct{}, 1)
+	var cleaned atomic.Bool
+	st.mu.Lock()
+	st.failGet = func(key string) bool {
+		if cleaned.Load() {
+			t.Errorf("a storage read of %s after Cleanup returned", key)
+		}
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+		<-release
+		return false
+	}
+	st.mu.Unlock()
+	if err := env.b.Initialize(t.Context(), &logical.InitializationRequest{Storage: st}); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	done := make(chan struct{})
+	go func() { env.b.Cleanup(context.Background()); cleaned.Store(true); close(done) }()
+	select {
+	case <-done:
+		close(release)
+		t.Fatal("Cleanup returned while the load was reading storage")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Cleanup did not return after the load ended")
+	}
+
+	// A load that never ends holds Cleanup up for loadEndWait only.
+	env2 := newTestEnv(t, withStorage(newTestStorage()), withoutInitialize())
+	stuck := make(chan struct{})
+	defer close(stuck)
+	env2.storage.mu.Lock()
+	env2.storage.failGet = func(string) bool { <-stuck; return false }
+	env2.storage.mu.Unlock()
+	env2.b.loadEndWait = 100 * time.Millisecond
+	if err := env2.b.Initialize(t.Context(), &logical.InitializationRequest{Storage: env2.storage}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	env2.b.Cleanup(context.Background())
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("Cleanup waited %s for a load that never ends", waited)
 	}
 }
