@@ -43,15 +43,15 @@ type backend struct {
 	// settled is set once the rotation WAL has been settled on this node,
 	// and loaded once every organization has been read from storage.
 	settled  atomic.Bool
-	settleMu sync.Mutex
+	settleMu ctxMutex
 	loaded   atomic.Bool
-	loadMu   sync.Mutex
+	loadMu   ctxMutex
 	// loads is the background load that initialize starts; clean waits for
 	// it, at most loadEndWait, since Vault clears the storage view after.
 	loads       sync.WaitGroup
 	loadEndWait time.Duration
-	clientMu sync.Mutex
-	clients  map[string]*cisco.Client
+	clientMu    sync.Mutex
+	clients     map[string]*cisco.Client
 
 	inflightMu sync.Mutex
 	inflight   map[string]*rotationCall
@@ -91,6 +91,8 @@ func newBackend(conf *logical.BackendConfig) *backend {
 		clients:  make(map[string]*cisco.Client),
 		inflight: make(map[string]*rotationCall),
 
+		settleMu:       newCtxMutex(),
+		loadMu:         newCtxMutex(),
 		storeRetryWait: storeRetryWait,
 		loadEndWait:    10 * time.Second,
 	}

@@ -20,8 +20,9 @@
 //     lock: the cache's own mutex (orgcache), the scheduler's mu,
 //     inflightMu, clientMu, the probes' mu, the checker's and the limiter's.
 //
-// The waits for a name's lock and for a turn end with the caller's context,
-// so that the periodic tick never waits past its deadline.
+// Every wait for a lock of 1 to 3 ends with the caller's context (loadMu
+// and settleMu are ctxMutex), so that neither the periodic tick nor a read
+// waits past its deadline for a load that may run for minutes.
 //
 // walPending, settled and loaded are atomics; they order nothing.
 //

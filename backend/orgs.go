@@ -40,8 +40,10 @@ func (b *backend) ensureSettled(ctx context.Context, s logical.Storage) error {
 	if b.settled.Load() {
 		return nil
 	}
-	b.settleMu.Lock()
-	defer b.settleMu.Unlock()
+	if err := b.settleMu.lock(ctx); err != nil {
+		return err
+	}
+	defer b.settleMu.unlock()
 	if b.settled.Load() {
 		return nil
 	}
@@ -66,8 +68,10 @@ func (b *backend) ensureLoaded(ctx context.Context, s logical.Storage) error {
 	if b.loaded.Load() {
 		return nil
 	}
-	b.loadMu.Lock()
-	defer b.loadMu.Unlock()
+	if err := b.loadMu.lock(ctx); err != nil {
+		return err
+	}
+	defer b.loadMu.unlock()
 	if b.loaded.Load() {
 		return nil
 	}

@@ -320,3 +320,45 @@ func TestOrgs_CleanupWaitsForTheLoad(t *testing.T) {
 		t.Fatalf("Cleanup waited %s for a load that never ends", waited)
 	}
 }
+
+// The waits for a running load end with the caller's deadline: a tick and
+// a creds read whose contexts end in 300 ms return, while the load is stuck
+// settling the WAL.
+func TestOrgs_WaitsForTheLoadEndWithTheDeadline(t *testing.T) {
+	st := newTestStorage()
+	seedOrganizations(t, st, 5, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	if _, err := framework.PutWAL(t.Context(), st, walKindRotate, &rotationWAL{Name: "org-00000", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t, withStorage(st), withoutInitialize())
+	release, blocked := make(chan struct{}), make(chan struct{}, 1)
+	defer close(release)
+	st.mu.Lock()
+	st.failGet = func(string) bool {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+		<-release
+		return false
+	}
+	st.mu.Unlock()
+	if err := env.b.Initialize(t.Context(), &logical.InitializationRequest{Storage: st}); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	for _, req := range []*logical.Request{
+		{Operation: logical.RollbackOperation, Storage: st},
+		{Operation: logical.ReadOperation, Path: "creds/org-00001", Storage: st},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		done := make(chan struct{})
+		go func() { _, _ = env.b.HandleRequest(ctx, req); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Errorf("%s %q still waited for the load 3 s after its 300 ms deadline", req.Operation, req.Path)
+		}
+		cancel()
+	}
+}
