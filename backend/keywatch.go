@@ -47,7 +47,7 @@ func (b *backend) startCheck(s logical.Storage, name string, k *keyState) (done 
 }
 
 // recordServedCheck stores a check of k at time at, scheduled or asked for
-// (trigger), if k is still served. A pass ends any row of rejections and counts for the
+// (trigger), if k is still served and no newer check of it was recorded. A pass ends any row of rejections and counts for the
 // re-checks that were due. A rejection during the re-checks of a key that
 // passed before marks it stale again, so that its recovery replaces it; any
 // other rejection starts or confirms a row, and a confirmed row marks the
@@ -56,6 +56,11 @@ func (b *backend) startCheck(s logical.Storage, name string, k *keyState) (done 
 func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stscheck.Result, at time.Time, trigger string) {
 	b, name, e := o.b, o.name, o.e
 	if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID {
+		return
+	}
+	if at.Before(e.key.CheckTriedAt) {
+		// A check that answered late must not undo a newer one's result.
+		b.logger.Debug("dropped a key check older than the key's last one", "name", name, "checked_at", at, "last", e.key.CheckTriedAt)
 		return
 	}
 	if e.key.Stale {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/logical"
+
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // switchableSTS passes checks to the simulator's STS until reject is set;
@@ -314,5 +318,42 @@ func TestKeyWatch_FailedHealRetryDoesNotRotateAWorkingKey(t *testing.T) {
 	t.Logf("70 min later: rotations=%d served %s -> %s trigger=%s", env.simOrg().Rotations-rotations, served, k.key.AccessKeyID, k.key.Trigger)
 	if env.simOrg().Rotations != rotations {
 		t.Fatalf("a working key (rotation_period 60d) was rotated %d times after its rejection ended", env.simOrg().Rotations-rotations)
+	}
+}
+
+// A scheduled check that answers late is not recorded over a newer
+// verify's rejection: the rejection stands, and a second one a minute
+// later confirms it.
+func TestKeyWatch_AnOlderCheckDoesNotOverwriteANewerRejection(t *testing.T) {
+	env := watchedEnv(t, nil)
+	// The scheduled check's STS call answers (valid) 1.5 s late; the
+	// verify made meanwhile is rejected.
+	env.injectFault(ciscosim.Fault{Kind: "sts_delay", Count: 1, DelayMS: 1500})
+	env.injectFault(ciscosim.Fault{Kind: "sts_reject", Count: 1})
+	calls := env.sim.State().STSCalls
+	env.clock.Advance(time.Minute)
+	ticked := make(chan error, 1)
+	go func() {
+		_, err := env.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RollbackOperation, Storage: env.storage})
+		ticked <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for env.sim.State().STSCalls == calls {
+		if time.Now().After(deadline) {
+			t.Fatal("the tick started no scheduled check")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.clock.Advance(time.Second)
+	if resp := env.mustWrite("verify/acme", nil); resp.Data["result"] == "valid" {
+		t.Fatalf("verify answered %v while STS rejects", resp.Data)
+	}
+	if err := <-ticked; err != nil {
+		t.Fatal(err)
+	}
+	env.waitProbesIdle()
+	k, err := getKey(t0ctx, env.storage, "acme")
+	if err != nil || k.RejectedAt.IsZero() || k.CheckResult != stscheck.Invalid {
+		t.Fatalf("the late scheduled pass erased the newer rejection: rejected_at=%v check_result=%v (%v)", k.RejectedAt, k.CheckResult, err)
 	}
 }
