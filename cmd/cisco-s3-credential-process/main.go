@@ -41,7 +41,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, usage, credprocess.Lifetime)
 		return 2
 	}
-	file, err := os.ReadFile(args[0])
+	file, err := readRendered(args[0])
 	if err != nil {
 		// The path error names the file and the cause, nothing it holds.
 		fmt.Fprintf(stderr, "cisco-s3-credential-process: %v (is Vault Agent rendering it?)\n", err)

@@ -1,5 +1,6 @@
 # Vault Agent on the shipper's host: renders the key pair that
-# cisco-s3-credential-process hands to the shipper's AWS SDK.
+# cisco-s3-credential-process hands to the shipper's AWS SDK. The file is
+# readable by the agent's user only: run the agent as the shipper's user.
 vault { address = "https://vault.example.com:8200" }
 auto_auth {
   method "approle" {

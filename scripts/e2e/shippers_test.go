@@ -54,15 +54,18 @@ type pushCall struct {
 
 // TestShippers runs long-running shippers on aws-sdk-go-v2, botocore and the
 // AWS SDK for Ruby, each listing the simulator's bucket every second through
-// one client built once, fed by the recipes in deploy/vault-agent/: three
-// through cisco-s3-credential-process and a Vault Agent rendering its file,
-// and one on static keys under Vault Agent's process supervisor. Through a
+// one client built once, fed by the recipes in deploy/vault-agent/ (the
+// agent configs as they are, with the host's paths replaced and AppRole
+// set up as the README does): three through cisco-s3-credential-process
+// and a Vault Agent rendering its file, and one on static keys under Vault
+// Agent's process supervisor. Through a
 // scheduled rotation, a graceful and a plain manual rotation and the heal of
 // a dashboard refresh, no shipper is restarted except by the supervisor. The
 // test prints, per shipper and event, how long listing failed, and fails
-// when a goal is missed or a listing fails outside the windows. The same
-// agent runs the Splunk push recipe against a local endpoint that records
-// each call: one successful call per key, carrying it.
+// when a goal is missed, a listing fails outside the windows or for another
+// reason than S3 refusing a key, or a shipper pauses. An agent of its own
+// runs the Splunk push recipe against a local endpoint that records each
+// call: one successful call per key, carrying it.
 func TestShippers(t *testing.T) {
 	t.Parallel()
 	python, ruby := "/usr/bin/python3", "/usr/bin/ruby"
@@ -111,30 +114,38 @@ func TestShippers(t *testing.T) {
 	t.Cleanup(recorder.Close)
 	splunkToken := writeFile(t, filepath.Join(dir, "splunk.token"), "e2e-splunk-token")
 
-	// Vault Agent rendering files: the credential_process file and the
-	// push recipe's key pair.
+	// The Vault side as the README sets it up: a policy that reads the
+	// organization's creds, and an AppRole whose ids the agents read.
+	v.must(t, "policy", "write", "cisco-s3-shippers", writeFile(t, filepath.Join(dir, "policy.hcl"),
+		fmt.Sprintf("path %q { capabilities = [\"read\"] }\n", mountPrefix+"/creds/"+name)))
+	v.must(t, "auth", "enable", "approle")
+	v.must(t, "write", "auth/approle/role/logship", "token_policies=cisco-s3-shippers", "token_ttl=1h", "token_max_ttl=24h")
+	roleID := writeFile(t, filepath.Join(dir, "role-id"), strings.TrimSpace(v.must(t, "read", "-field=role_id", "auth/approle/role/logship/role-id")))
+	secretID := writeFile(t, filepath.Join(dir, "secret-id"), strings.TrimSpace(v.must(t, "write", "-f", "-field=secret_id", "auth/approle/role/logship/secret-id")))
+	// agentConfig is one of the documented agent configs with its host
+	// paths replaced by the test's.
+	agentConfig := func(file, dir string, pairs ...string) string {
+		return recipe(t, file, dir, append([]string{`address = "https://vault.example.com:8200"`, fmt.Sprintf("address = %q", v.addr),
+			"/etc/vault-agent/role-id", roleID, "/etc/vault-agent/secret-id", secretID}, pairs...)...)
+	}
+
+	// The credential process's agent (agent.hcl) renders its file.
 	rendered := filepath.Join(dir, "cisco-s3.json")
-	pushFile := filepath.Join(dir, "push", "key-pair.json")
-	agentConfig := agentPreamble(t, v, dir) + fmt.Sprintf(`
-template {
-  source      = %q
-  destination = %q
-  perms       = "0600"
-}
-template {
-  source      = %q
-  destination = %q
-  perms       = "0600"
-  exec {
-    command = [%q, %q]
-    timeout = "60s"
-  }
-}
-`, recipe(t, filepath.Join(recipes, "credential-process.json.ctmpl"), dir, "cisco-s3/creds/acme", creds), rendered,
-		recipe(t, filepath.Join(recipes, "push", "key-pair.json.ctmpl"), dir, "cisco-s3/creds/acme", creds), pushFile,
-		filepath.Join(recipes, "push", "splunk.sh"), pushFile)
-	filesAgent := start(t, []string{"VAULT_ADDR=" + v.addr, "SPLUNK_URL=" + recorder.URL, "SPLUNK_AWS_ACCOUNT=cisco_s3_e2e",
-		"SPLUNK_TOKEN_FILE=" + splunkToken}, vaultBin(t), "agent", "-config="+writeFile(t, filepath.Join(dir, "files.hcl"), agentConfig))
+	filesAgent := start(t, []string{"VAULT_ADDR=" + v.addr}, vaultBin(t), "agent", "-config="+agentConfig(
+		filepath.Join(recipes, "agent.hcl"), filepath.Join(dir, "files"),
+		"/etc/vault-agent/credential-process.json.ctmpl", recipe(t, filepath.Join(recipes, "credential-process.json.ctmpl"), dir, "cisco-s3/creds/acme", creds),
+		"/etc/logship/cisco-s3.json", rendered))
+
+	// The push agent (push/agent.hcl) runs splunk.sh from its folder.
+	pushDir := filepath.Join(dir, "push")
+	pushFile := filepath.Join(pushDir, "splunk-key.json")
+	pushAgent := start(t, []string{"VAULT_ADDR=" + v.addr, "SPLUNK_URL=" + recorder.URL, "SPLUNK_AWS_ACCOUNT=cisco_s3_e2e",
+		"SPLUNK_TOKEN_FILE=" + splunkToken}, vaultBin(t), "agent", "-config="+agentConfig(
+		filepath.Join(recipes, "push", "agent.hcl"), filepath.Join(dir, "push-agent"),
+		"/etc/vault-agent/push/key-pair.json.ctmpl", recipe(t, filepath.Join(recipes, "push", "key-pair.json.ctmpl"), dir, "cisco-s3/creds/acme", creds),
+		`"/etc/vault-agent/push/splunk.sh"`, fmt.Sprintf("%q", filepath.Join(recipes, "push", "splunk.sh")),
+		`destination = "/etc/vault-agent/push/splunk-key.json"`, fmt.Sprintf("destination = %q", pushFile),
+		`, "/etc/vault-agent/push/splunk-key.json"]`, fmt.Sprintf(", %q]", pushFile)))
 
 	common := []string{"E2E_S3_ENDPOINT=" + s.url, "E2E_BUCKET=" + bucket, "E2E_PREFIX=" + prefix, "E2E_REGION=" + region,
 		"AWS_REGION=" + region, "AWS_EC2_METADATA_DISABLED=true"}
@@ -170,17 +181,20 @@ template {
 	fileShipper("botocore", python, filepath.Join(repoRoot(t), "scripts", "e2e", "shippers", "botocore_shipper.py"))
 	fileShipper("Ruby SDK", ruby, filepath.Join(repoRoot(t), "scripts", "e2e", "shippers", "ruby_shipper.rb"))
 
-	// Vault Agent as process supervisor of a static-key shipper: the
-	// documented env_template and exec blocks, the Go shipper as the child.
+	// Vault Agent as process supervisor of a static-key shipper
+	// (supervisor.hcl), with the Go shipper as its child.
 	supervised := &shipper{name: "aws-sdk-go-v2, static keys", recipe: "supervisor (exec)", log: filepath.Join(dir, "supervised-listings")}
-	blocks := string(readFile(t, filepath.Join(recipes, "supervisor.hcl")))
-	blocks = blocks[strings.Index(blocks, "env_template"):]
-	blocks = replaceOnce(t, strings.ReplaceAll(blocks, "cisco-s3/creds/acme", creds),
-		`["/usr/local/bin/my-shipper", "--config", "/etc/my-shipper.conf"]`, fmt.Sprintf("[%q]", os.Args[0]))
 	supervisorDir := filepath.Join(dir, "supervisor")
+	supervisorSource := string(readFile(t, filepath.Join(recipes, "supervisor.hcl")))
+	if strings.Count(supervisorSource, "cisco-s3/creds/acme") != 2 {
+		t.Fatal("supervisor.hcl should read cisco-s3/creds/acme in its two env_template blocks")
+	}
+	supervisorConfig := agentConfig(writeFile(t, filepath.Join(dir, "supervisor-source", "supervisor.hcl"),
+		strings.ReplaceAll(supervisorSource, "cisco-s3/creds/acme", creds)), supervisorDir,
+		`["/usr/local/bin/my-shipper", "--config", "/etc/my-shipper.conf"]`, fmt.Sprintf("[%q]", os.Args[0]))
 	supervisor := start(t, append([]string{"VAULT_ADDR=" + v.addr, "E2E_SHIPPER_LOG=" + supervised.log, "HOME=" + supervisorDir,
-		"AWS_CONFIG_FILE=" + filepath.Join(supervisorDir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(supervisorDir, "none")}, common[:6]...),
-		vaultBin(t), "agent", "-config="+writeFile(t, filepath.Join(supervisorDir, "agent.hcl"), agentPreamble(t, v, supervisorDir)+blocks))
+		"AWS_CONFIG_FILE=" + filepath.Join(supervisorDir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(supervisorDir, "none")}, common...),
+		vaultBin(t), "agent", "-config="+supervisorConfig)
 	supervised.p = supervisor
 	shippers = append(shippers, supervised)
 	t.Cleanup(func() {
@@ -191,7 +205,8 @@ template {
 			l := readListings(t, sh.log)
 			t.Logf("%s: %d listings, the last: %v; its output:\n%s", sh.name, len(l), l[max(0, len(l)-3):], tail(sh.p.log.String(), 20))
 		}
-		t.Logf("the files agent's log:\n%s", tail(filesAgent.log.String(), 40))
+		t.Logf("the files agent's log:\n%s", tail(filesAgent.log.String(), 20))
+		t.Logf("the push agent's log:\n%s", tail(pushAgent.log.String(), 20))
 	})
 
 	// recovered waits until every shipper's last three listings started
@@ -276,13 +291,26 @@ template {
 		failed := make([]int, len(events))
 		last := make([]time.Time, len(events))
 		n := 0
+		var prev time.Time
 		for _, l := range listings {
 			if l.start.Before(steady) || l.start.After(end) {
 				continue
 			}
 			n++
+			// One listing a second: a longer pause is a listing that hung
+			// or a shipper that stopped, which the failures would not show.
+			if !prev.IsZero() && l.start.Sub(prev) > 2500*time.Millisecond {
+				t.Errorf("%s: no listing for %.1f s after %s", sh.name, l.start.Sub(prev).Seconds(), prev.Format("15:04:05.000"))
+			}
+			prev = l.start
 			if l.ok {
 				continue
+			}
+			// Within a window, only S3's refusal of a dead or not yet
+			// accepted key: a credentials error (the process failing,
+			// botocore's "still expired") is the recipe's own failure.
+			if l.detail != "InvalidAccessKeyId" && l.detail != "SignatureDoesNotMatch" {
+				t.Errorf("%s: a listing failed with %s at %s: not S3 refusing a key", sh.name, l.detail, l.start.Format("15:04:05.000"))
 			}
 			i := sort.Search(len(events), func(i int) bool { return l.end.Before(events[i].at.Add(-time.Second)) }) - 1
 			switch {
@@ -310,17 +338,29 @@ template {
 				t.Errorf("%s: only %d failed listings at the %s; the propagation delay alone fails about %d", sh.name, failed[i], e.name, int(propagationDelay/time.Second))
 			}
 		}
+		if end.Sub(prev) > 2500*time.Millisecond {
+			t.Errorf("%s: its last listing started %.1f s before the end", sh.name, end.Sub(prev).Seconds())
+		}
 		minutes := end.Sub(steady).Minutes()
 		if sh.runs == "" {
-			fmt.Printf(" | restarted on each change\n")
+			// The supervisor started the child once, then once per key.
+			starts := strings.Count(sh.p.log.String(), "(child) spawning")
+			fmt.Printf(" | none; the child started %d times\n", starts)
+			if starts != len(events)+1 {
+				t.Errorf("%s: the supervisor started the shipper %d times for %d key changes", sh.name, starts, len(events))
+			}
 			continue
 		}
 		runs := countRuns(t, sh.runs, steady, end)
 		fmt.Printf(" | %.1f a minute (%.1f listings a minute)\n", float64(runs)/minutes, float64(n)/minutes)
 		// Bounded: at most one run per listing (botocore, Ruby), or one per
-		// Lifetime (aws-sdk-go-v2), with a margin for the listings' spread.
+		// Lifetime (aws-sdk-go-v2), with a margin for the listings' spread;
+		// and at least one per 3 s, or the SDK did not refresh.
 		if limit := 1.1*float64(n) + 2; float64(runs) > limit {
 			t.Errorf("%s: %d credential_process runs for %d listings", sh.name, runs, n)
+		}
+		if floor := end.Sub(steady).Seconds()/3 - 2; float64(runs) < floor {
+			t.Errorf("%s: %d credential_process runs in %.0f s: the SDK does not run it every 3 s", sh.name, runs, end.Sub(steady).Seconds())
 		}
 	}
 

@@ -3,13 +3,19 @@
 # is once per key change. They send the key pair to a product's API.
 #
 # Secrets stay off the command line (curl reads the auth line and the body
-# from files) and out of the output (no response body is printed). On any
-# failure the rendered file is deleted: the agent's next read of the key
-# then renders it again and runs the push again.
+# from files) and out of the output (no response body is printed). Every
+# call ends within 20 s, so a script ends well within the template's exec
+# timeout (120 s), which would kill it. On any failure the rendered file is
+# deleted and the script exits non-zero: Vault Agent then restarts its
+# template runner after a wait (1 s, doubling up to 5 minutes), which
+# renders the file again and runs the push again. That wait holds up every
+# template of the agent: run push templates in an agent of their own.
 set -euo pipefail
 umask 077
 KEYFILE=${1:?usage: $0 KEYFILE}
-TMP=$(mktemp -d)
+# Beside the key file, which holds the same secret: nothing is left in a
+# shared /tmp if the script is killed.
+TMP=$(mktemp -d "$(dirname "$KEYFILE")/.push.XXXXXX")
 trap 'rc=$?; rm -rf "$TMP"; [ $rc -eq 0 ] || rm -f "$KEYFILE"; exit $rc' EXIT
 
 die() { echo "push: $*" >&2; exit 1; }
@@ -22,14 +28,20 @@ key() {
   echo "$TMP/$1"
 }
 
-# call METHOD URL [curl arguments]: prints the HTTP status; the body is in
-# $TMP/body and the headers in $TMP/headers. $AUTH is one line of curl
-# config (header = "..." or user = "..."), passed on stdin.
+# auth NAME VALUE sets AUTH, the line of curl config (header or user) that
+# call passes on stdin, with VALUE quoted for it.
+auth() {
+  local value=${2//\\/\\\\}
+  AUTH="$1 = \"${value//\"/\\\"}\""
+}
+
+# call METHOD URL [curl arguments]: prints the HTTP status (000 when no
+# answer came); the body is in $TMP/body and the headers in $TMP/headers.
 call() {
   local method=$1 url=$2
   shift 2
-  printf '%s\n' "${AUTH:-}" | curl -sS -K - -X "$method" -o "$TMP/body" -D "$TMP/headers" \
-    -w '%{http_code}' "$@" "$url"
+  printf '%s\n' "${AUTH:-}" | curl -sS -K - --connect-timeout 10 --max-time 20 -X "$method" \
+    -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' "$@" "$url" || true
 }
 
 is2xx() { [[ $1 == 2?? ]]; }

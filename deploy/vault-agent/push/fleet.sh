@@ -7,10 +7,12 @@
 #   KIBANA_API_KEY_FILE   an API key (default /etc/cisco-s3/kibana.apikey)
 . "$(dirname "$0")/cisco-s3-push.sh"
 : "${KIBANA_URL:?}" "${FLEET_PACKAGE_POLICY_ID:?}"
-AUTH="header = \"Authorization: ApiKey $(< "${KIBANA_API_KEY_FILE:-/etc/cisco-s3/kibana.apikey}")\""
+auth header "Authorization: ApiKey $(< "${KIBANA_API_KEY_FILE:-/etc/cisco-s3/kibana.apikey}")"
 url="$KIBANA_URL/api/fleet/package_policies/$FLEET_PACKAGE_POLICY_ID?format=simplified"
 code=$(call GET "$url")
 is2xx "$code" || die "fleet GET: HTTP $code"
+jq -e '.item.inputs["cisco_umbrella-aws-s3"].streams["cisco_umbrella.log"].vars' "$TMP/body" > /dev/null ||
+  die "fleet: package policy $FLEET_PACKAGE_POLICY_ID has no cisco_umbrella-aws-s3 input with a cisco_umbrella.log stream"
 jq --slurpfile k "$KEYFILE" '.item
     | {name, namespace, description, policy_ids, package: {name: .package.name, version: .package.version}, vars, inputs}
     | with_entries(select(.value != null))

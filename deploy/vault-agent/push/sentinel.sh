@@ -13,11 +13,16 @@
 base=${ARM_URL:-https://management.azure.com}
 connectors="$base/subscriptions/$AZ_SUB/resourceGroups/$AZ_RG/providers/Microsoft.OperationalInsights/workspaces/$AZ_WS/providers/Microsoft.SecurityInsights/dataConnectors"
 version=${SENTINEL_API_VERSION:-2022-10-01-preview}
-AUTH="header = \"Authorization: Bearer $(< "${ARM_TOKEN_FILE:-/etc/cisco-s3/arm.token}")\""
-code=$(call GET "$connectors?api-version=$version")
-is2xx "$code" || die "sentinel list: HTTP $code"
-jq -c '.value[] | select(.kind == "AmazonWebServicesS3" and .properties.connectorDefinitionName == "CiscoUmbrellaConnector")' \
-  "$TMP/body" > "$TMP/list"
+auth header "Authorization: Bearer $(< "${ARM_TOKEN_FILE:-/etc/cisco-s3/arm.token}")"
+: > "$TMP/list"
+page="$connectors?api-version=$version"
+while [ -n "$page" ]; do
+  code=$(call GET "$page")
+  is2xx "$code" || die "sentinel list: HTTP $code"
+  jq -c '.value[] | select(.kind == "AmazonWebServicesS3" and .properties.connectorDefinitionName == "CiscoUmbrellaConnector")' \
+    "$TMP/body" >> "$TMP/list"
+  page=$(jq -r '.nextLink // empty' "$TMP/body")
+done
 [ -s "$TMP/list" ] || die "sentinel: no CiscoUmbrellaConnector data connectors"
 n=0
 while read -r connector; do

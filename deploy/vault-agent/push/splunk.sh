@@ -9,16 +9,17 @@
 #   SPLUNK_TOKEN_FILE   a Splunk authentication token (default /etc/cisco-s3/splunk.token)
 . "$(dirname "$0")/cisco-s3-push.sh"
 : "${SPLUNK_URL:?}" "${SPLUNK_AWS_ACCOUNT:?}"
-AUTH="header = \"Authorization: Bearer $(< "${SPLUNK_TOKEN_FILE:-/etc/cisco-s3/splunk.token}")\""
+auth header "Authorization: Bearer $(< "${SPLUNK_TOKEN_FILE:-/etc/cisco-s3/splunk.token}")"
 id=$(key access_key_id)
 secret=$(key secret_access_key)
 # The add-on checks a new key with AWS STS before it stores it, and a new
-# key may be refused for some seconds: a 400 is tried again.
-for attempt in 1 2 3 4 5 6; do
+# key may be refused for some seconds: a 400 is tried again, 4 times in all
+# (at most 110 s).
+for attempt in 1 2 3 4; do
+  [ "$attempt" = 1 ] || sleep 10
   code=$(call POST "$SPLUNK_URL/servicesNS/nobody/Splunk_TA_aws/splunk_ta_aws_aws_account/$SPLUNK_AWS_ACCOUNT?output_mode=json" \
     --data-urlencode "key_id@$id" --data-urlencode "secret_key@$secret" --data-urlencode "category=1")
   is2xx "$code" && { echo "splunk: account $SPLUNK_AWS_ACCOUNT updated"; exit 0; }
   [ "$code" = 400 ] || break
-  sleep 10
 done
 die "splunk: HTTP $code"

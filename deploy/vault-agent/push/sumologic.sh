@@ -8,12 +8,14 @@
 #   SUMO_ACCESS_FILE    accessId:accessKey (default /etc/cisco-s3/sumo.access)
 . "$(dirname "$0")/cisco-s3-push.sh"
 : "${SUMO_API:?}" "${SUMO_COLLECTOR_ID:?}" "${SUMO_SOURCE_ID:?}"
-AUTH="user = \"$(< "${SUMO_ACCESS_FILE:-/etc/cisco-s3/sumo.access}")\""
+auth user "$(< "${SUMO_ACCESS_FILE:-/etc/cisco-s3/sumo.access}")"
 url="$SUMO_API/collectors/$SUMO_COLLECTOR_ID/sources/$SUMO_SOURCE_ID"
 code=$(call GET "$url")
 is2xx "$code" || die "sumo GET: HTTP $code"
 etag=$(awk 'tolower($1)=="etag:" { sub(/\r$/, ""); print $2 }' "$TMP/headers")
 [ -n "$etag" ] || die "sumo: no ETag"
+jq -e '[.source.thirdPartyRef.resources[]? | select(.authentication.type == "S3BucketAuthentication")] | length > 0' \
+  "$TMP/body" > /dev/null || die "sumo: source $SUMO_SOURCE_ID has no S3BucketAuthentication (a role-based source?)"
 jq --slurpfile k "$KEYFILE" '{source: (.source | .thirdPartyRef.resources |= map(
     if .authentication.type == "S3BucketAuthentication"
     then .authentication.awsId = $k[0].access_key_id | .authentication.awsKey = $k[0].secret_access_key
