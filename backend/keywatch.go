@@ -98,7 +98,11 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 		b.logger.Warn("could not check the served key; trying again", "name", name, "access_key_id", k.AccessKeyID, "result", r.String())
 	}
 	if err := o.storeKey(ctx, next); err != nil {
-		b.logger.Warn("could not store the key check's result", "name", name, "error", err)
+		// What AWS said stands in memory, as a re-mark does: a rejection
+		// storage refused is still shown, and reported once. A restart
+		// forgets it and checks again.
+		b.logger.Warn("could not store the key check's result; keeping it in memory", "name", name, "error", err)
+		o.setKey(next)
 	}
 }
 

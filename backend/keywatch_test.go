@@ -357,3 +357,28 @@ func TestKeyWatch_AnOlderCheckDoesNotOverwriteANewerRejection(t *testing.T) {
 		t.Fatalf("the late scheduled pass erased the newer rejection: rejected_at=%v check_result=%v (%v)", k.RejectedAt, k.CheckResult, err)
 	}
 }
+
+// A rejection that storage refuses to store is still shown, and its event
+// and ERROR line go out once, not at every tick.
+func TestKeyWatch_RejectionStorageRefusedIsShownAndReportedOnce(t *testing.T) {
+	env := watchedEnv(t, map[string]interface{}{"rotate_rejected_key": false})
+	env.sim.RefreshKey(testOrgID)
+	env.storage.setFailPut(failKeyPuts(-1))
+	env.b.storeRetryWait = time.Millisecond // storage stays down: no need to wait it out
+	env.minuteTicks(2)
+	env.waitProbesIdle()
+	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
+		t.Fatalf("key_state %v after two rejections a minute apart that storage refused, want rejected", st)
+	}
+	env.minuteTicks(3)
+	env.waitProbesIdle()
+	events := 0
+	for _, ev := range env.events.Events {
+		if string(ev.Type) == eventKeyRejected {
+			events++
+		}
+	}
+	if lines := strings.Count(env.logs.String(), "the served key is dead"); events != 1 || lines != 1 {
+		t.Fatalf("%d key-rejected events and %d ERROR lines over 5 ticks, want 1 of each", events, lines)
+	}
+}
