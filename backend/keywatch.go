@@ -134,8 +134,14 @@ func (o *lockedOrg) remarkStale(ctx context.Context, failed *keyState, r stschec
 	failed.markFailed(msg, now, true, true)
 	failed.RetryAt = now
 	if err := o.putKey(ctx, failed); err != nil {
-		// A WAL entry on the key makes a restart mark it stale too.
-		_, walErr := putRotationWAL(ctx, o.s, name, e.key, now)
+		// A WAL entry on the key makes a restart mark it stale too. The
+		// mark names it as settled, so that the next stored state of the
+		// key (the mark, or a lift) settles it, and the next tick does.
+		id, walErr := putRotationWAL(ctx, o.s, name, e.key, now)
+		if walErr == nil {
+			failed.SettledRotation = id
+			b.walPending.Store(true)
+		}
 		b.logger.Error("could not store the stale mark of a rejected key; marking it in memory", "name", name,
 			"error", err, "wal_written", walErr == nil)
 	}

@@ -321,3 +321,52 @@ func TestRecovery_RecheckWithoutAnAnswerIsTriedAgain(t *testing.T) {
 	}
 	env.awaitRemark(time.Minute)
 }
+
+// A re-mark that storage refused, of a key that works after all (STS
+// rejected it once), is lifted later: the WAL entry written for the mark
+// does not outlive the lift, so a restart serves the working key as
+// current, with no ERROR line and no event.
+func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
+	env := newLiftedEnv(t)
+	env.waitProbesIdle()
+	env.b.storeRetryWait = time.Millisecond // storage stays down for the re-mark
+	env.storage.setFailPut(failKeyPuts(-1))
+	env.injectFault(ciscosim.Fault{Kind: "sts_reject", Count: 1})
+	env.clock.Advance(recheckOffsets[0])
+	env.tick()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
+		if time.Now().After(deadline) {
+			t.Fatal("the re-mark was never tried")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env.waitProbesIdle()
+	// Storage is back and STS accepts the key: the recovery's check lifts
+	// the mark once it can prove the key works.
+	env.storage.setFailPut(nil)
+	rotations := env.simOrg().Rotations
+	for i := 0; i < 3; i++ {
+		env.clock.Advance(time.Minute)
+		env.tick()
+		env.waitProbesIdle()
+	}
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k == nil || k.Stale {
+		t.Fatalf("the working key's mark was not lifted: %+v", k)
+	}
+	if env.simOrg().Rotations != rotations {
+		t.Fatal("the working key was rotated")
+	}
+	logged, sent := len(env.logs.String()), len(env.events.Events)
+	restarted := env.sibling() // shares the logs and events
+	if err := restarted.boot(env.storage); err != nil {
+		t.Fatal(err)
+	}
+	restarted.tick()
+	if st := restarted.mustRead("creds/acme").Data["key_state"]; st != "current" {
+		t.Fatalf("after a restart the working key reads %v", st)
+	}
+	if strings.Contains(env.logs.String()[logged:], "found an unfinished rotation") || len(env.events.Events) != sent {
+		t.Fatalf("after a restart the working key was re-marked from a stale WAL entry (%d events)", len(env.events.Events)-sent)
+	}
+}

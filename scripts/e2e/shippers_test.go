@@ -120,8 +120,8 @@ func TestShippers(t *testing.T) {
 		fmt.Sprintf("path %q { capabilities = [\"read\"] }\n", mountPrefix+"/creds/"+name)))
 	v.must(t, "auth", "enable", "approle")
 	v.must(t, "write", "auth/approle/role/logship", "token_policies=cisco-s3-shippers", "token_ttl=1h", "token_max_ttl=24h")
-	roleID := writeFile(t, filepath.Join(dir, "role-id"), strings.TrimSpace(v.must(t, "read", "-field=role_id", "auth/approle/role/logship/role-id")))
-	secretID := writeFile(t, filepath.Join(dir, "secret-id"), strings.TrimSpace(v.must(t, "write", "-f", "-field=secret_id", "auth/approle/role/logship/secret-id")))
+	roleID := writeFile(t, filepath.Join(dir, "role-id"), strings.TrimSpace(v.must(t, "read", "-format=table", "-field=role_id", "auth/approle/role/logship/role-id")))
+	secretID := writeFile(t, filepath.Join(dir, "secret-id"), strings.TrimSpace(v.must(t, "write", "-f", "-format=table", "-field=secret_id", "auth/approle/role/logship/secret-id")))
 	// agentConfig is one of the documented agent configs with its host
 	// paths replaced by the test's.
 	agentConfig := func(file, dir string, pairs ...string) string {
@@ -147,9 +147,20 @@ func TestShippers(t *testing.T) {
 		`destination = "/etc/vault-agent/push/splunk-key.json"`, fmt.Sprintf("destination = %q", pushFile),
 		`, "/etc/vault-agent/push/splunk-key.json"]`, fmt.Sprintf(", %q]", pushFile)))
 
+	var shippers []*shipper
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, sh := range shippers {
+			l := readListings(t, sh.log)
+			t.Logf("%s: %d listings, the last: %v; its output:\n%s", sh.name, len(l), l[max(0, len(l)-3):], tail(sh.p.log.String(), 20))
+		}
+		t.Logf("the files agent's log:\n%s", tail(filesAgent.log.String(), 30))
+		t.Logf("the push agent's log:\n%s", tail(pushAgent.log.String(), 20))
+	})
 	common := []string{"E2E_S3_ENDPOINT=" + s.url, "E2E_BUCKET=" + bucket, "E2E_PREFIX=" + prefix, "E2E_REGION=" + region,
 		"AWS_REGION=" + region, "AWS_EC2_METADATA_DISABLED=true"}
-	var shippers []*shipper
 	// fileShipper starts one shipper on the credential_process recipe:
 	// the documented AWS config file, its process counted by a wrapper.
 	fileShipper := func(sdk string, command ...string) {
@@ -197,17 +208,6 @@ func TestShippers(t *testing.T) {
 		vaultBin(t), "agent", "-config="+supervisorConfig)
 	supervised.p = supervisor
 	shippers = append(shippers, supervised)
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, sh := range shippers {
-			l := readListings(t, sh.log)
-			t.Logf("%s: %d listings, the last: %v; its output:\n%s", sh.name, len(l), l[max(0, len(l)-3):], tail(sh.p.log.String(), 20))
-		}
-		t.Logf("the files agent's log:\n%s", tail(filesAgent.log.String(), 20))
-		t.Logf("the push agent's log:\n%s", tail(pushAgent.log.String(), 20))
-	})
 
 	// recovered waits until every shipper's last three listings started
 	// after since and worked.
