@@ -717,10 +717,14 @@ func newLiftedEnv(t *testing.T) *testEnv {
 }
 
 // awaitRemark lets d pass, ticks, and waits for the re-check that tick
-// starts to mark acme's key stale again.
+// starts to be rejected; then lets the confirmation's minute pass, ticks,
+// and waits for the confirming re-check to mark acme's key stale again.
 func (e *testEnv) awaitRemark(d time.Duration) *keyState {
 	e.t.Helper()
 	e.clock.Advance(d)
+	e.tick()
+	e.waitKey("acme", func(k *keyState) bool { return k.Stale || !k.RejectedAt.IsZero() })
+	e.clock.Advance(rejectionConfirmAfter)
 	e.tick()
 	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
 	// The re-mark says why in its event: a rotation attempt of the same

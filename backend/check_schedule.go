@@ -51,7 +51,12 @@ func nextCheck(name string, cfg *orgConfig, k *keyState) (time.Time, bool) {
 		}
 	}
 	if k.RechecksDone < len(recheckOffsets) && !k.RecheckFrom.IsZero() {
-		consider(k.RecheckFrom.Add(recheckOffsets[k.RechecksDone]))
+		at := k.RecheckFrom.Add(recheckOffsets[k.RechecksDone])
+		if !k.RejectedAt.IsZero() && !k.Rejected {
+			// A re-check that rejected waits for the confirmation.
+			at = later(at, k.RejectedAt.Add(rejectionConfirmAfter))
+		}
+		consider(at)
 	}
 	if !k.RejectedAt.IsZero() && !k.Rejected {
 		consider(k.RejectedAt.Add(rejectionConfirmAfter))
@@ -125,7 +130,15 @@ func (k *keyState) noteRejection(t time.Time) bool {
 // healedLately reports whether k was stored by a heal less than
 // healCooldown before it was found dead again.
 func healedLately(k *keyState) bool {
-	return k.Trigger == triggerHeal && k.RejectedAt.Sub(k.LastVaultRotation) < healCooldown
+	return k.Trigger == triggerHeal && k.RejectedAt.Sub(k.LastVaultRotation) < healCooldown || remarkedLately(k, k.RejectedAt)
+}
+
+// remarkedLately reports whether a re-check re-marked the organization's
+// key less than healCooldown before t: the storm guard of re-marks. A late
+// Cisco call lands once; a second death so soon is more likely a flapping
+// STS, and is reported, not re-marked or healed.
+func remarkedLately(k *keyState, t time.Time) bool {
+	return !k.RemarkedAt.IsZero() && t.Sub(k.RemarkedAt) < healCooldown
 }
 
 // healDue is when a rejected key is rotated by the heal: at once, or at

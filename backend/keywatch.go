@@ -84,11 +84,22 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 				"access_key_id", k.AccessKeyID, "account", r.Account)
 		}
 	case stscheck.Invalid:
-		if recheck && cur.passedHere(e.config) {
-			o.remarkStale(ctx, next, r, at, trigger)
-			return
+		if recheck && cur.passedHere(e.config) && !remarkedLately(cur, at) {
+			// A re-mark needs the confirmation a rejection needs; until
+			// then the re-check stays due.
+			if next.noteRejection(at) {
+				next.Rejected, next.RejectedAt = false, time.Time{}
+				o.remarkStale(ctx, next, r, at, trigger)
+				return
+			}
+			b.logger.Warn("AWS STS rejected the key that came out of a stale episode; checking again in a minute to confirm",
+				"name", name, "access_key_id", k.AccessKeyID, "result", r.String())
+			break
 		}
 		if next.noteRejection(at) {
+			if recheck {
+				next.RechecksDone = done
+			}
 			o.reportRejected(ctx, next, r, trigger)
 		} else if !cur.Rejected {
 			b.logger.Warn("AWS STS rejected the served key; checking again in a minute to confirm", "name", name,
@@ -114,7 +125,8 @@ func (o *lockedOrg) reportRejected(ctx context.Context, k *keyState, r stscheck.
 	if _, heals := healDue(o.e.config, k); heals {
 		what = "rotating it at the next tick"
 	} else if healedLately(k) {
-		what = "a heal stored it less than a day ago, so something else keeps rotating this organization (a second config or API key?); not healing it again"
+		what = "a heal stored it, or a re-check marked the organization's key stale again, less than a day ago, so something else keeps " +
+			"rotating this organization (a second config or API key?) or STS is flapping; not rotating it again"
 	} else if !k.passedHere(o.e.config) {
 		what = "AWS never accepted this key at " + o.e.config.stsURL() + ", so it is not rotated for it: check sts_url, then rotate or import"
 	}
@@ -132,7 +144,7 @@ func (o *lockedOrg) remarkStale(ctx context.Context, failed *keyState, r stschec
 	msg := fmt.Sprintf("AWS STS rejects key %s, which came out of a stale mark: Cisco replaced it after all (%s)",
 		failed.AccessKeyID, r.Reason)
 	failed.markFailed(msg, now, true, true)
-	failed.RetryAt = now
+	failed.RetryAt, failed.RemarkedAt = now, now
 	if err := o.putKey(ctx, failed); err != nil {
 		// A WAL entry on the key makes a restart mark it stale too. The
 		// mark names it as settled, so that the next stored state of the

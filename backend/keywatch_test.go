@@ -382,3 +382,43 @@ func TestKeyWatch_RejectionStorageRefusedIsShownAndReportedOnce(t *testing.T) {
 		t.Fatalf("%d key-rejected events and %d ERROR lines over 5 ticks, want 1 of each", events, lines)
 	}
 }
+
+// A flapping STS, which rejects every key for a minute or two every six
+// minutes, rotates a working key at most once an hour, and marks it stale
+// again at most once: a re-mark needs a confirmation a minute later, as a
+// rejection does, and re-marks and heals share the heal's storm guard.
+func TestKeyWatch_FlappingSTSRotatesAWorkingKeyAtMostOnce(t *testing.T) {
+	for _, c := range []struct{ rejecting, phase int }{{1, 0}, {1, 1}, {1, 3}, {1, 5}, {2, 0}, {2, 1}, {2, 3}, {2, 5}} {
+		rejecting := c.rejecting
+		t.Run(fmt.Sprintf("%d rejecting ticks in 6, phase %d", rejecting, c.phase), func(t *testing.T) {
+			env := newTestEnv(t)
+			sts := newSwitchableSTS(t, env.srv.URL)
+			env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check_interval": "1m", "sts_url": sts.url})
+			env.mustRotate("acme")
+			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+			env.liftWorkingStaleKey()
+			env.waitProbesIdle()
+			rotations, events := env.simOrg().Rotations, len(env.events.Events)
+			for minute := 0; minute < 60; minute++ {
+				sts.reject.Store((minute+c.phase)%6 < rejecting)
+				env.clock.Advance(time.Minute)
+				env.tick()
+				env.waitProbesIdle()
+				env.waitSimIdle()
+			}
+			remarks := 0
+			for _, ev := range env.events.Events[events:] {
+				if string(ev.Type) == eventRotateFail {
+					remarks++
+				}
+			}
+			if got := env.simOrg().Rotations - rotations; got > 1 || remarks > 1 {
+				t.Fatalf("a flapping STS caused %d rotations and %d re-marks in an hour; want at most 1 of each", got, remarks)
+			}
+			sts.reject.Store(false)
+			env.minuteTicks(2)
+			env.waitProbesIdle()
+			env.assertServesSimKey("acme")
+		})
+	}
+}

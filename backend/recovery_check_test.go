@@ -250,9 +250,12 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 // does not serve the rejected key as current.
 func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 	env := newLiftedEnv(t)
-	env.storage.setFailPut(failKeyPuts(-1))
 	env.sim.RefreshKey(testOrgID)
 	env.clock.Advance(recheckOffsets[0])
+	env.tick()
+	env.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
+	env.storage.setFailPut(failKeyPuts(-1))
+	env.clock.Advance(rejectionConfirmAfter) // the confirming re-check
 	env.tick()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
@@ -330,9 +333,12 @@ func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
 	env := newLiftedEnv(t)
 	env.waitProbesIdle()
 	env.b.storeRetryWait = time.Millisecond // storage stays down for the re-mark
-	env.storage.setFailPut(failKeyPuts(-1))
-	env.injectFault(ciscosim.Fault{Kind: "sts_reject", Count: 1})
+	env.injectFault(ciscosim.Fault{Kind: "sts_reject", Count: 2})
 	env.clock.Advance(recheckOffsets[0])
+	env.tick()
+	env.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
+	env.storage.setFailPut(failKeyPuts(-1))
+	env.clock.Advance(rejectionConfirmAfter) // the confirming re-check
 	env.tick()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
