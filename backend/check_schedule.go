@@ -127,18 +127,17 @@ func (k *keyState) noteRejection(t time.Time) bool {
 	return false
 }
 
-// healedLately reports whether k was stored by a heal less than
-// healCooldown before it was found dead again.
-func healedLately(k *keyState) bool {
-	return k.Trigger == triggerHeal && k.RejectedAt.Sub(k.LastVaultRotation) < healCooldown || remarkedLately(k, k.RejectedAt)
-}
+// healedLately reports whether k was found dead within the storm guard.
+func healedLately(k *keyState) bool { return stormGuarded(k, k.RejectedAt) }
 
-// remarkedLately reports whether a re-check re-marked the organization's
-// key less than healCooldown before t: the storm guard of re-marks. A late
-// Cisco call lands once; a second death so soon is more likely a flapping
-// STS, and is reported, not re-marked or healed.
-func remarkedLately(k *keyState, t time.Time) bool {
-	return !k.RemarkedAt.IsZero() && t.Sub(k.RemarkedAt) < healCooldown
+// stormGuarded reports whether a heal stored the organization's key, or a
+// re-check marked it stale again, less than healCooldown before t: the
+// storm guard of heals and re-marks. A dashboard refresh or a late Cisco
+// call kills a key once; a second death so soon is more likely a second
+// config or API key rotating the organization, or a flapping STS, and is
+// reported, not healed or re-marked.
+func stormGuarded(k *keyState, t time.Time) bool {
+	return !k.StormGuardFrom.IsZero() && t.Sub(k.StormGuardFrom) < healCooldown
 }
 
 // healDue is when a rejected key is rotated by the heal: at once, or at

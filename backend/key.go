@@ -84,11 +84,12 @@ type keyState struct {
 	Rejected   bool      `json:"key_rejected,omitempty"`
 	// HealBlocked says why a rejected key is not rotated by the heal.
 	HealBlocked string `json:"heal_blocked,omitempty"`
-	// RemarkedAt is when a re-check last marked the organization's key
-	// stale again. Lifts and the keys stored after it keep it: within
-	// healCooldown of it, no key of the organization is re-marked or healed
-	// again (a flapping STS, not Cisco, is the likelier cause).
-	RemarkedAt time.Time `json:"remarked_at,omitempty"`
+	// StormGuardFrom is when a heal last stored the organization's key, or
+	// a re-check last marked it stale again. Lifts and the keys stored
+	// after it keep it: within healCooldown of it, no key of the
+	// organization is healed or re-marked again (something else rotating
+	// the organization, or a flapping STS, is the likelier cause).
+	StormGuardFrom time.Time `json:"storm_guard_from,omitempty"`
 	// Trigger is what stored the key: a rotation trigger, or import.
 	Trigger string `json:"trigger,omitempty"`
 	// GracefulAt is when a graceful rotation that an operator asked for
@@ -175,12 +176,12 @@ func getKey(ctx context.Context, s logical.Storage, name string) (*keyState, err
 // status.
 func successor(prev *keyState, k cisco.IssuedKey, origin string, now time.Time) *keyState {
 	version := 0
-	var remarked time.Time
+	var guard time.Time
 	if prev != nil {
-		version, remarked = prev.Version, prev.RemarkedAt
+		version, guard = prev.Version, prev.StormGuardFrom
 	}
 	return &keyState{
-		RemarkedAt:        remarked,
+		StormGuardFrom:    guard,
 		AccessKeyID:       k.AccessKeyID,
 		SecretAccessKey:   k.SecretAccessKey,
 		OldAccessKeyID:    k.OldAccessKeyID,

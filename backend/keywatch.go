@@ -84,7 +84,7 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 				"access_key_id", k.AccessKeyID, "account", r.Account)
 		}
 	case stscheck.Invalid:
-		if recheck && cur.passedHere(e.config) && !remarkedLately(cur, at) {
+		if recheck && cur.passedHere(e.config) && !stormGuarded(cur, at) {
 			// A re-mark needs the confirmation a rejection needs; until
 			// then the re-check stays due.
 			if next.noteRejection(at) {
@@ -125,8 +125,8 @@ func (o *lockedOrg) reportRejected(ctx context.Context, k *keyState, r stscheck.
 	if _, heals := healDue(o.e.config, k); heals {
 		what = "rotating it at the next tick"
 	} else if healedLately(k) {
-		what = "a heal stored it, or a re-check marked the organization's key stale again, less than a day ago, so something else keeps " +
-			"rotating this organization (a second config or API key?) or STS is flapping; not rotating it again"
+		what = "a heal rotated this organization, or a re-check marked its key stale again, less than a day ago, so something else keeps " +
+			"rotating it (a second config or API key?) or STS is flapping; not rotating it again"
 	} else if !k.passedHere(o.e.config) {
 		what = "AWS never accepted this key at " + o.e.config.stsURL() + ", so it is not rotated for it: check sts_url, then rotate or import"
 	}
@@ -144,7 +144,7 @@ func (o *lockedOrg) remarkStale(ctx context.Context, failed *keyState, r stschec
 	msg := fmt.Sprintf("AWS STS rejects key %s, which came out of a stale mark: Cisco replaced it after all (%s)",
 		failed.AccessKeyID, r.Reason)
 	failed.markFailed(msg, now, true, true)
-	failed.RetryAt, failed.RemarkedAt = now, now
+	failed.RetryAt, failed.StormGuardFrom = now, now
 	if err := o.putKey(ctx, failed); err != nil {
 		// A WAL entry on the key makes a restart mark it stale too. The
 		// mark names it as settled, so that the next stored state of the

@@ -174,6 +174,9 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	next := successor(e.key, *issued, originRotation, now)
 	next.SettledRotation, next.Trigger = walID, trigger
+	if trigger == triggerHeal {
+		next.StormGuardFrom = now
+	}
 	if e.key != nil && e.key.Stale {
 		// A Cisco call of the stale episode may still land: re-check.
 		next.RecheckFrom = now

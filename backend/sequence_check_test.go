@@ -18,6 +18,14 @@ package backend
 //     forbidRotatingWorkingKeys); verify answers valid exactly for Cisco's
 //     current key; an import with a mistyped secret changes nothing; and
 //     no read shows Cisco's current key as rejected.
+//  8. STS that lies (rejects a key that works, flaps, rejects everything)
+//     costs at most one rotation a day per name of a key Cisco had not
+//     replaced (a heal, or a recovery after a re-mark), and at most one
+//     re-mark a day of such a key; a key-rejected event goes out once per
+//     key and row. A pending graceful rotation runs, or is ended by a plain
+//     rotate or a delete: nothing else drops it. A key write that storage
+//     refuses fewer times than a rotation tries it loses nothing
+//     (sequence_test.go, withStorageFault).
 //  7. A key killed outside Vault (a dashboard refresh, no import) may be
 //     served as it was only until key_check_interval has passed and two
 //     healthy ticks a minute apart have run: then it is Cisco's current key
@@ -26,6 +34,8 @@ package backend
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +61,11 @@ func (h *history) mayBeDue(name string) bool {
 	if m.failing || h.walExists(name) {
 		return true
 	}
+	// A stale key's recovery and a rejected key's heal are due: how many
+	// of those a lying STS may cause is promise 8's.
+	if d["key_state"] == "stale" || d["key_state"] == "rejected" {
+		return true
+	}
 	if id, _ := d["access_key_id"].(string); id != "" && id != h.env.sim.State().Orgs[m.orgID].CurrentKeyID {
 		return true
 	}
@@ -58,9 +73,13 @@ func (h *history) mayBeDue(name string) bool {
 }
 
 // scheduleDue reports whether the model finds name's key due by its
-// settings alone, from the config read d.
+// settings alone, or by a graceful rotation's time, from the config read d.
 func (h *history) scheduleDue(name string, d map[string]interface{}) bool {
 	m := h.model[name]
+	// A graceful rotation runs whatever disable_automated_rotation says.
+	if g := parseTimeField(d["graceful_rotation_at"]); !g.IsZero() && !g.After(h.env.clock.Now()) {
+		return true
+	}
 	if m.keyID == "" || d["disable_automated_rotation"] == true {
 		return false
 	}
@@ -92,7 +111,8 @@ func (h *history) check(st *step) {
 	h.t.Helper()
 	now := h.env.clock.Now()
 	sim := h.env.sim.State()
-	failEvents, remarked := h.checkEvents(now)
+	h.checkRejectedEvents()
+	failEvents, remarked := h.checkEvents(now, !st.manyTicks)
 	logged := h.newWarnings()
 	h.failedWALMu.Lock()
 	failedWAL := h.failedWAL
@@ -104,8 +124,8 @@ func (h *history) check(st *step) {
 		org, prev := sim.Orgs[m.orgID], h.prevSim.Orgs[m.orgID]
 		got := org.Rotations - prev.Rotations
 		if got > st.allowed[name] {
-			h.fail("Cisco rotated %s %d times in a step that allowed %d (model: key %s issued %s, failing %v)",
-				name, got, st.allowed[name], m.keyID, m.issuedAt.Format(time.RFC3339), m.failing)
+			h.fail("Cisco rotated %s %d times in a step that allowed %d (model: key %s issued %s, failing %v; last rotate event's trigger %q)",
+				name, got, st.allowed[name], m.keyID, m.issuedAt.Format(time.RFC3339), m.failing, h.lastTrigger(name))
 		}
 		sequenceCoverage.rotations.Add(int64(got))
 		cfg, err := h.request(logical.ReadOperation, "config/"+name, nil)
@@ -114,9 +134,16 @@ func (h *history) check(st *step) {
 		}
 		m.storedConfig = cfg != nil
 		if !m.storedConfig {
-			m.keyID, m.failing = "", false
+			m.keyID, m.failing, m.gracefulAt, m.rejectedReported = "", false, time.Time{}, ""
 			continue
 		}
+		if !m.gracefulAt.IsZero() && parseTimeField(cfg.Data["graceful_rotation_at"]).IsZero() {
+			if org.Rotations == m.gracefulRotations {
+				h.fail("%s's graceful rotation due %s was dropped: no rotation ran, and no plain rotate or delete ended it", name, m.gracefulAt.Format(time.RFC3339))
+			}
+			m.gracefulAt = time.Time{}
+		}
+
 		h.checkNoSecretIn("config/"+name, cfg.Data, org)
 		d := cfg.Data
 		served, _ := d["access_key_id"].(string)
@@ -165,7 +192,7 @@ func (h *history) check(st *step) {
 		if d["key_state"] == "stale" {
 			sequenceCoverage.staleSeen.Add(1)
 		}
-		if d["key_check_result"] == string(stscheck.Invalid) && served == org.CurrentKeyID {
+		if d["key_check_result"] == string(stscheck.Invalid) && served == org.CurrentKeyID && !h.stsLied {
 			h.fail("%s shows Cisco's current key %s as rejected by AWS: %v", name, served, d["key_verify_error"])
 		}
 		if failed {
@@ -306,7 +333,7 @@ func (h *history) checkCreds(name string, org ciscosim.OrgState) {
 // checkEvents checks the order of the rotation events since the last step
 // and returns the names that had a rotate-fail event, and those that a
 // re-check marked stale again.
-func (h *history) checkEvents(now time.Time) (failed, remarked map[string]bool) {
+func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked map[string]bool) {
 	h.env.events.Lock()
 	events := append([]logical.MockEvent(nil), h.env.events.Events[h.eventsSeen:]...)
 	h.eventsSeen = len(h.env.events.Events)
@@ -315,15 +342,31 @@ func (h *history) checkEvents(now time.Time) (failed, remarked map[string]bool) 
 	for _, ev := range events {
 		fields := ev.Event.Metadata.Fields
 		name, trigger := fields["name"].GetStringValue(), fields["trigger"].GetStringValue()
+		m := h.model[name]
+		// needless: Cisco had not replaced the served key.
+		needless := m != nil && m.served != "" && m.served == h.prevSim.Orgs[m.orgID].CurrentKeyID
 		switch string(ev.Type) {
 		case eventRotate:
-			if m := h.model[name]; trigger == triggerHeal && m != nil {
+			if trigger == triggerHeal && m != nil {
 				sequenceCoverage.heals.Add(1)
-				if !h.env.sim.State().STSAccepted[m.served] {
+				// Over many ticks the served key may have changed since the
+				// last check: only a single instant knows which key healed.
+				if oneInstant && !h.env.sim.State().STSAccepted[m.served] {
 					h.fail("a heal rotation of %s, whose key %s STS never accepted", name, m.served)
 				}
 			}
-			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual {
+			if m != nil && needless && (trigger == triggerHeal || trigger == triggerRecovery && m.remarkedSinceRotation) {
+				if !m.lastNeedless.IsZero() && now.Sub(m.lastNeedless) < healCooldown {
+					h.fail("a second %s rotation of %s's working key %s within a day of the one at %s: STS lies, Cisco did not replace it",
+						trigger, name, m.served, m.lastNeedless.Format(time.RFC3339))
+				}
+				m.lastNeedless = now
+				sequenceCoverage.needless.Add(1)
+			}
+			if m != nil {
+				m.remarkedSinceRotation = false
+			}
+			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual && oneInstant {
 				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)
 			}
 			h.lastRotated[name] = now
@@ -332,10 +375,72 @@ func (h *history) checkEvents(now time.Time) (failed, remarked map[string]bool) 
 			delete(h.lastRotated, name)
 			if strings.Contains(fields["error"].GetStringValue(), "Cisco replaced it after all") {
 				remarked[name] = true
+				if m != nil {
+					m.remarkedSinceRotation = true
+					if needless {
+						if !m.lastNeedlessRemark.IsZero() && now.Sub(m.lastNeedlessRemark) < healCooldown {
+							h.fail("%s's working key %s marked stale again within a day of the re-mark at %s", name, m.served, m.lastNeedlessRemark.Format(time.RFC3339))
+						}
+						m.lastNeedlessRemark = now
+					}
+				}
 			}
 		}
 	}
 	return failed, remarked
+}
+
+// checkRejectedEvents checks that a key-rejected event goes out once per
+// key and row of rejections: the row ends with a pass, or a new key. It
+// looks at the events since its last call, then at each name's key now.
+func (h *history) checkRejectedEvents() {
+	h.env.events.Lock()
+	events := append([]logical.MockEvent(nil), h.env.events.Events[h.rejectedSeen:]...)
+	h.rejectedSeen = len(h.env.events.Events)
+	h.env.events.Unlock()
+	for _, ev := range events {
+		fields := ev.Event.Metadata.Fields
+		m := h.model[fields["name"].GetStringValue()]
+		if string(ev.Type) != eventKeyRejected || m == nil {
+			continue
+		}
+		v := fields["version"].GetStringValue()
+		if m.rejectedReported == v {
+			h.fail("a second key-rejected event of %s version %s, with no pass or new key in between", fields["name"].GetStringValue(), v)
+		}
+		m.rejectedReported = v
+	}
+	for _, name := range h.names {
+		m := h.model[name]
+		if m.rejectedReported == "" {
+			continue
+		}
+		cfg, err := h.request(logical.ReadOperation, "config/"+name, nil)
+		if err == nil && (cfg == nil || fmtVersion(cfg.Data["version"]) != m.rejectedReported || cfg.Data["key_check_result"] == string(stscheck.Valid)) {
+			m.rejectedReported = ""
+		}
+	}
+}
+
+// lastTrigger is the trigger of name's last rotate event.
+func (h *history) lastTrigger(name string) string {
+	h.env.events.Lock()
+	defer h.env.events.Unlock()
+	for i := len(h.env.events.Events) - 1; i >= 0; i-- {
+		f := h.env.events.Events[i].Event.Metadata.Fields
+		if string(h.env.events.Events[i].Type) == eventRotate && f["name"].GetStringValue() == name {
+			return f["trigger"].GetStringValue()
+		}
+	}
+	return ""
+}
+
+// fmtVersion is a read's version field as events carry it.
+func fmtVersion(v interface{}) string {
+	if n, ok := v.(int); ok {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprint(v)
 }
 
 // newWarnings returns the names of the WARN and ERROR lines logged since

@@ -81,12 +81,22 @@ type history struct {
 
 	lastRotated map[string]time.Time // instant of each name's last rotation event
 	eventsSeen  int
-	logsSeen    int
-	prevSim     ciscosim.State
-	secretsSeen map[string]bool
+	// rejectedSeen is the key-rejected events looked at; stsRejectQueued
+	// is set while an injected STS rejection may still be queued, and so
+	// confirm a row and heal in the tick that confirms it.
+	rejectedSeen    int
+	stsRejectQueued bool
+	logsSeen        int
+	prevSim         ciscosim.State
+	secretsSeen     map[string]bool
 	// failedWAL counts, per name, WAL writes that failed in this step.
 	failedWALMu sync.Mutex
 	failedWAL   map[string]int
+	// sts stands between the plugin and the simulator's STS; while it
+	// rejects every key, as a broken proxy does, the key check lies.
+	sts *switchableSTS
+	// stsLied is set once STS rejected a key that works, in this history.
+	stsLied bool
 }
 
 // orgModel is what the history knows about one name.
@@ -106,6 +116,19 @@ type orgModel struct {
 	killTicks int
 	// served is the key the last check saw served.
 	served string
+	// gracefulAt is a graceful rotation the history asked for and saw
+	// pending, with Cisco's rotation count then: it must run, or be ended
+	// by a plain rotate or a delete, never dropped.
+	gracefulAt        time.Time
+	gracefulRotations int
+	// lastNeedless is when a heal, or a recovery after a re-mark, last
+	// rotated a key Cisco had not replaced, and lastNeedlessRemark when a
+	// re-mark last marked such a key: the storm guard allows one a day.
+	lastNeedless, lastNeedlessRemark time.Time
+	remarkedSinceRotation            bool
+	// rejectedReported is the key whose key-rejected event went out, until
+	// a read shows it is no longer rejected.
+	rejectedReported string
 }
 
 // step is what one step did, for the checks.
@@ -123,6 +146,8 @@ type step struct {
 	advance  time.Duration // how far the clock moved before the tick
 	healthy  bool          // no storage fault and no Cisco fault was pending
 	crashed  bool
+	// manyTicks: the step ran ticks at many instants (a flapping STS).
+	manyTicks bool
 }
 
 func newStep() *step {
@@ -135,14 +160,15 @@ var sequenceCoverage coverage
 
 type coverage struct {
 	rotations, failures, staleSeen, crashes, healthyTicks, workingStale atomic.Int64
-	killed, killsFound, heals                                           atomic.Int64
+	killed, killsFound, heals, needless                                 atomic.Int64
 }
 
 func (c *coverage) String() string {
 	return fmt.Sprintf("%d Cisco rotations, %d failures, %d stale keys seen, %d crashes, %d ticks Cisco answered, "+
-		"%d ticks on a stale key that works, %d keys killed outside Vault, %d still served at their deadline (shown rejected), %d heals",
+		"%d ticks on a stale key that works, %d keys killed outside Vault, %d still served at their deadline (shown rejected), %d heals, "+
+		"%d rotations of a working key that STS rejected",
 		c.rotations.Load(), c.failures.Load(), c.staleSeen.Load(), c.crashes.Load(), c.healthyTicks.Load(), c.workingStale.Load(),
-		c.killed.Load(), c.killsFound.Load(), c.heals.Load())
+		c.killed.Load(), c.killsFound.Load(), c.heals.Load(), c.needless.Load())
 }
 
 func runHistory(t *testing.T, seed uint64) {
@@ -190,6 +216,7 @@ func newHistory(t *testing.T, seed uint64) *history {
 		h.model[name] = &orgModel{orgID: sequenceOrgs[name]}
 	}
 	env.storage.failedPuts = h.noteFailedPut
+	h.sts = newSwitchableSTS(t, env.srv.URL)
 	h.crash() // boot a backend on a crashable view of the storage
 	h.prevSim = env.sim.State()
 	return h
@@ -208,7 +235,7 @@ func (h *history) randomName() string { return h.names[h.rng.IntN(len(h.names))]
 
 func (h *history) randomStep() *step {
 	st := newStep()
-	switch r := h.rng.IntN(100); {
+	switch r := h.rng.IntN(110); {
 	case r < 20:
 		h.manualRotate(st, h.randomName())
 	case r < 27:
@@ -233,10 +260,62 @@ func (h *history) randomStep() *step {
 		st.name = "crash"
 		h.crash()
 		st.crashed = true
-	default:
+	case r < 100:
 		h.crashMidRotation(st, h.randomName())
+	case r < 104:
+		h.gracefulRotate(st, h.randomName())
+	default:
+		h.stsFault(st, h.randomName())
 	}
 	return st
+}
+
+// gracefulRotate asks for a graceful rotation of name.
+func (h *history) gracefulRotate(st *step, name string) {
+	st.name = "graceful rotate " + name
+	m := h.model[name]
+	resp, err := h.request(logical.UpdateOperation, "rotate/"+name, map[string]interface{}{"graceful": true})
+	if failedResponse(resp, err) {
+		return
+	}
+	if at := parseTimeField(resp.Data["rotates_at"]); !at.IsZero() && m.gracefulAt.IsZero() {
+		m.gracefulAt, m.gracefulRotations = at, h.env.sim.State().Orgs[m.orgID].Rotations
+	}
+}
+
+// stsFault makes STS lie about keys that work: one rejection, every key
+// rejected from now on or no longer, or a flapping STS that rejects for a
+// minute or two every six over a stretch of minute ticks; or no answer.
+func (h *history) stsFault(st *step, name string) {
+	m := h.model[name]
+	switch h.rng.IntN(5) {
+	case 0:
+		h.env.sim.InjectFault(ciscosim.Fault{Kind: "sts_reject", Count: 1 + h.rng.IntN(2), OrgID: m.orgID})
+		st.name = "STS rejects the next call or two for " + name
+		h.stsLied, h.stsRejectQueued = true, true
+	case 1:
+		rejecting := !h.sts.reject.Load()
+		h.sts.reject.Store(rejecting)
+		h.stsLied = h.stsLied || rejecting
+		st.name = fmt.Sprintf("STS rejects every key: %v", rejecting)
+	case 2:
+		h.env.sim.InjectFault(ciscosim.Fault{Kind: h.pick("sts_drop", "sts_5xx", "sts_delay"), Count: 1 + h.rng.IntN(3), DelayMS: 20, OrgID: m.orgID})
+		st.name = "STS gives no answer for " + name
+	default:
+		// One step of many ticks: the checks run for them, rotations too.
+		rejecting, phase, minutes := 1+h.rng.IntN(2), h.rng.IntN(6), 8+h.rng.IntN(16)
+		st.name = fmt.Sprintf("STS flaps for %d minute ticks, rejecting %d in 6", minutes, rejecting)
+		h.stsLied = true
+		for minute := 0; minute < minutes; minute++ {
+			h.sts.reject.Store((minute+phase)%6 < rejecting)
+			h.env.clock.Advance(time.Minute)
+			h.allowTick(st)
+			h.runTick()
+			h.checkRejectedEvents()
+		}
+		h.sts.reject.Store(false)
+		st.tick, st.healthy, st.manyTicks = true, false, true
+	}
 }
 
 // randomAdvance is how far the clock moves before a tick: Vault ticks about
@@ -289,7 +368,7 @@ func (h *history) concurrentRotates(st *step, name string) {
 	n := 2 + h.rng.IntN(2)
 	withTick := h.rng.IntN(2) == 0
 	st.name = fmt.Sprintf("%d concurrent rotates of %s, tick %v", n, name, withTick)
-	st.healthy = h.env.sim.State().PendingFaults == 0
+	st.healthy = h.env.sim.State().PendingFaults == 0 && !h.sts.reject.Load()
 	st.allowed[name] += n
 	if withTick {
 		h.allowTick(st)
@@ -318,7 +397,7 @@ func (h *history) tickAfter(st *step, d time.Duration) {
 	h.env.clock.Advance(d)
 	st.name = fmt.Sprintf("tick after %s", d)
 	st.advance = d
-	st.healthy = st.healthy && h.env.sim.State().PendingFaults == 0
+	st.healthy = st.healthy && h.env.sim.State().PendingFaults == 0 && !h.sts.reject.Load()
 	h.allowTick(st)
 	if st.healthy {
 		h.forbidRotatingWorkingKeys(st)
@@ -354,8 +433,14 @@ func (h *history) forbidRotatingWorkingKeys(st *step) {
 // allowTick lets the tick rotate each name the model finds due, once.
 func (h *history) allowTick(st *step) {
 	st.tick = true
+	// While STS lies, the tick that confirms a row of rejections may heal
+	// the key at once; promise 8 bounds how often.
+	if h.env.sim.State().PendingFaults == 0 {
+		h.stsRejectQueued = false
+	}
+	lying := h.sts.reject.Load() || h.stsRejectQueued
 	for _, name := range h.names {
-		if h.mayBeDue(name) {
+		if lying || h.mayBeDue(name) {
 			st.allowed[name]++
 		}
 	}
@@ -374,7 +459,7 @@ func (h *history) configWrite(st *step, name string) {
 	if !m.storedConfig {
 		data = map[string]interface{}{
 			"provider": "umbrella", "client_id": testClientID, "client_secret": testClientSecret, "org_id": m.orgID,
-			"api_url": h.env.srv.URL + "/admin/v2", "token_url": h.env.srv.URL + "/auth/v2/token", "sts_url": h.env.srv.URL,
+			"api_url": h.env.srv.URL + "/admin/v2", "token_url": h.env.srv.URL + "/auth/v2/token", "sts_url": h.sts.url,
 		}
 	}
 	broken := m.brokenCreds
@@ -461,9 +546,14 @@ func (h *history) importKey(st *step, name string) {
 	if h.rng.IntN(4) == 0 && h.importsAreChecked(st, name) && h.importRacingARotate(st, name, data) {
 		return
 	}
-	if failedResponse(h.request(logical.UpdateOperation, "import/"+name, data)) {
+	if resp, err := h.request(logical.UpdateOperation, "import/"+name, data); failedResponse(resp, err) {
 		h.clearStorageFaults()
 		st.name += " (failed, retried)"
+		if resp != nil && resp.IsError() && strings.Contains(resp.Error().Error(), "AWS STS rejected") && h.stsLied {
+			// STS lies: the operator imports without the check.
+			data["verify"] = false
+			st.name += " without the check"
+		}
 		resp, err := h.request(logical.UpdateOperation, "import/"+name, data)
 		if failedResponse(resp, err) && h.remarkedDuringImport(name, err) {
 			// A re-check of a lifted mark found the key the refresh killed
@@ -494,7 +584,7 @@ func (h *history) remarkedDuringImport(name string, err error) bool {
 // against a healthy AWS.
 func (h *history) importsAreChecked(st *step, name string) bool {
 	cfg, _ := h.request(logical.ReadOperation, "config/"+name, nil)
-	return cfg != nil && cfg.Data["key_check"] == true && h.env.sim.State().PendingFaults == 0 && st.healthy
+	return cfg != nil && cfg.Data["key_check"] == true && h.env.sim.State().PendingFaults == 0 && st.healthy && !h.sts.reject.Load()
 }
 
 // importRacingARotate imports while a rotate request of the same name
@@ -548,7 +638,7 @@ func (h *history) mistypedImport(st *step, name string, data map[string]interfac
 func (h *history) verifyKey(st *step, name string) {
 	st.name = "verify " + name
 	m := h.model[name]
-	healthy := h.env.sim.State().PendingFaults == 0
+	healthy := h.env.sim.State().PendingFaults == 0 && !h.sts.reject.Load()
 	resp, err := h.request(logical.UpdateOperation, "verify/"+name, nil)
 	if err != nil || resp == nil || resp.IsError() || !healthy {
 		return
@@ -561,6 +651,9 @@ func (h *history) verifyKey(st *step, name string) {
 
 func (h *history) deleteOrg(st *step, name string) {
 	st.name = "delete " + name
+	// A delete ends a pending graceful rotation, even one that fails half
+	// way (the key goes first).
+	h.model[name].gracefulAt = time.Time{}
 	_, _ = h.request(logical.DeleteOperation, "config/"+name, nil)
 }
 
@@ -604,7 +697,21 @@ func (h *history) withStorageFault(st *step) {
 	name := h.randomName()
 	switch h.rng.IntN(6) {
 	case 0:
+		m := h.model[name]
+		sim := h.env.sim.State()
+		before, ciscoClean := sim.Orgs[m.orgID].Rotations, sim.PendingFaults == 0
 		h.manualRotate(sub, name)
+		// A key write that storage refuses fewer times than a rotation
+		// tries it loses nothing: the key Cisco issued is served.
+		if op == "put" && (prefix == keyPrefix || prefix == "") && n > 0 && n < storeAttempts && ciscoClean {
+			h.clearStorageFaults()
+			if org := h.env.sim.State().Orgs[m.orgID]; org.Rotations == before+1 {
+				cfg, _ := h.request(logical.ReadOperation, "config/"+name, nil)
+				if cfg == nil || cfg.Data["access_key_id"] != org.CurrentKeyID || cfg.Data["key_state"] != "current" {
+					h.fail("storage refused %d key writes of %d tries, and the key Cisco issued to %s is not served as current: %v", n, storeAttempts, name, cfg)
+				}
+			}
+		}
 	case 1:
 		h.tickAfter(sub, h.randomAdvance())
 	case 2:

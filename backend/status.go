@@ -140,8 +140,8 @@ func rejectedMessage(cfg *orgConfig, k *keyState, rotatePath string) string {
 	case k.HealBlocked != "":
 		next = k.HealBlocked + "; " + next
 	case cfg.heals() && healedLately(k):
-		next = "a heal stored it less than a day ago, so something else keeps rotating this organization (a second config or " +
-			"API key?); it is not healed again: " + next
+		next = "a heal rotated this organization, or a re-check marked its key stale again, less than a day ago, so something " +
+			"else keeps rotating it (a second config or API key?) or STS is flapping; it is not healed again: " + next
 	case cfg.heals() && !k.passedHere(cfg):
 		next = "AWS never accepted it at " + cfg.stsURL() + ", so the plugin does not rotate it: check sts_url, then " + next
 	}
