@@ -157,6 +157,11 @@ func (h *history) check(st *step) {
 			h.checkCreds(name, org)
 			if m.keyID != served {
 				m.keyID, m.issuedAt, m.failing = served, now, false
+				// Over many ticks the key may have appeared before the
+				// step's end: its schedule counts from when it was stored.
+				if t := parseTimeField(d["last_vault_rotation"]); st.manyTicks && !t.IsZero() && t.Before(now) {
+					m.issuedAt = t
+				}
 			}
 		} else if d["key_state"] != "none" {
 			killed := m.killedKey != "" && served == m.killedKey

@@ -288,7 +288,26 @@ func (h *history) gracefulRotate(st *step, name string) {
 // minute or two every six over a stretch of minute ticks; or no answer.
 func (h *history) stsFault(st *step, name string) {
 	m := h.model[name]
-	switch h.rng.IntN(5) {
+	switch h.rng.IntN(6) {
+	case 5:
+		// Storage refuses key writes for the middle one of three minute
+		// ticks while STS rejects every key: a row of rejections that the
+		// middle tick confirms is shown, and reported once.
+		st.name = "STS rejects every key for 3 minute ticks; storage refuses key writes in the second"
+		h.sts.reject.Store(true)
+		h.stsLied = true
+		for minute := 0; minute < 3; minute++ {
+			if minute == 1 {
+				h.env.storage.setFailPut(failUnder(keyPrefix, -1))
+			}
+			h.env.clock.Advance(time.Minute)
+			h.allowTick(st)
+			h.runTick()
+			h.clearStorageFaults()
+			h.checkRejectedEvents()
+		}
+		h.sts.reject.Store(false)
+		st.tick, st.healthy, st.manyTicks = true, false, true
 	case 0:
 		h.env.sim.InjectFault(ciscosim.Fault{Kind: "sts_reject", Count: 1 + h.rng.IntN(2), OrgID: m.orgID})
 		st.name = "STS rejects the next call or two for " + name
