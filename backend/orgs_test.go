@@ -262,20 +262,15 @@ func TestOrgs_InitializeDoesNotWaitForTheLoad(t *testing.T) {
 	}
 }
 
-// Cleanup waits for the background load, so that nothing of the mount
-// touches storage after it returns (Vault clears the storage view then),
-// and gives up after loadEndWait.
-func TestOrgs_CleanupWaitsForTheLoad(t *testing.T) {
-	st := newTestStorage()
-	seedOrganizations(t, st, 20, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
-	env := newTestEnv(t, withStorage(st), withoutInitialize())
+// startBlockedLoad blocks every storage read of st (after calling seen
+// with its key) until release closes, starts the background load, and
+// returns once the load is blocked in a read.
+func startBlockedLoad(t *testing.T, env *testEnv, st *testStorage, seen func(key string)) (release chan struct{}) {
+	t.Helper()
 	release, blocked := make(chan struct{}), make(chan struct{}, 1)
-	var cleaned atomic.Bool
 	st.mu.Lock()
 	st.failGet = func(key string) bool {
-		if cleaned.Load() {
-			t.Errorf("a storage read of %s after Cleanup returned", key)
-		}
+		seen(key)
 		select {
 		case blocked <- struct{}{}:
 		default:
@@ -288,6 +283,22 @@ func TestOrgs_CleanupWaitsForTheLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-blocked
+	return release
+}
+
+// Cleanup waits for the background load, so that nothing of the mount
+// touches storage after it returns (Vault clears the storage view then),
+// and gives up after loadEndWait.
+func TestOrgs_CleanupWaitsForTheLoad(t *testing.T) {
+	st := newTestStorage()
+	seedOrganizations(t, st, 20, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+	env := newTestEnv(t, withStorage(st), withoutInitialize())
+	var cleaned atomic.Bool
+	release := startBlockedLoad(t, env, st, func(key string) {
+		if cleaned.Load() {
+			t.Errorf("a storage read of %s after Cleanup returned", key)
+		}
+	})
 	done := make(chan struct{})
 	go func() { env.b.Cleanup(context.Background()); cleaned.Store(true); close(done) }()
 	select {
@@ -331,22 +342,8 @@ func TestOrgs_WaitsForTheLoadEndWithTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := newTestEnv(t, withStorage(st), withoutInitialize())
-	release, blocked := make(chan struct{}), make(chan struct{}, 1)
+	release := startBlockedLoad(t, env, st, func(string) {})
 	defer close(release)
-	st.mu.Lock()
-	st.failGet = func(string) bool {
-		select {
-		case blocked <- struct{}{}:
-		default:
-		}
-		<-release
-		return false
-	}
-	st.mu.Unlock()
-	if err := env.b.Initialize(t.Context(), &logical.InitializationRequest{Storage: st}); err != nil {
-		t.Fatal(err)
-	}
-	<-blocked
 	for _, req := range []*logical.Request{
 		{Operation: logical.RollbackOperation, Storage: st},
 		{Operation: logical.ReadOperation, Path: "creds/org-00001", Storage: st},

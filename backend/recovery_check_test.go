@@ -246,24 +246,32 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 	}
 }
 
+// remarkWithStorageRefusing runs the first re-check of acme's lifted key,
+// which STS rejects, then the confirming one a minute later with storage
+// refusing key writes, and waits for the re-mark to be tried.
+func (e *testEnv) remarkWithStorageRefusing() {
+	e.t.Helper()
+	e.clock.Advance(recheckOffsets[0])
+	e.tick()
+	e.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
+	e.storage.setFailPut(failKeyPuts(-1))
+	e.clock.Advance(rejectionConfirmAfter)
+	e.tick()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.logs.String(), "could not store the stale mark of a rejected key") {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the re-mark was never tried")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A re-mark that storage refuses leaves a WAL entry, so that a restart
 // does not serve the rejected key as current.
 func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 	env := newLiftedEnv(t)
 	env.sim.RefreshKey(testOrgID)
-	env.clock.Advance(recheckOffsets[0])
-	env.tick()
-	env.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
-	env.storage.setFailPut(failKeyPuts(-1))
-	env.clock.Advance(rejectionConfirmAfter) // the confirming re-check
-	env.tick()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
-		if time.Now().After(deadline) {
-			t.Fatal("the re-mark was never tried")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	env.remarkWithStorageRefusing()
 	env.storage.setFailPut(nil)
 	restarted := env.sibling()
 	if err := restarted.boot(env.storage); err != nil {
@@ -334,19 +342,7 @@ func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
 	env.waitProbesIdle()
 	env.b.storeRetryWait = time.Millisecond // storage stays down for the re-mark
 	env.injectFault(ciscosim.Fault{Kind: "sts_reject", Count: 2})
-	env.clock.Advance(recheckOffsets[0])
-	env.tick()
-	env.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
-	env.storage.setFailPut(failKeyPuts(-1))
-	env.clock.Advance(rejectionConfirmAfter) // the confirming re-check
-	env.tick()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(env.logs.String(), "could not store the stale mark of a rejected key") {
-		if time.Now().After(deadline) {
-			t.Fatal("the re-mark was never tried")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	env.remarkWithStorageRefusing()
 	env.waitProbesIdle()
 	// Storage is back and STS accepts the key: the recovery's check lifts
 	// the mark once it can prove the key works.
