@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -29,6 +30,7 @@ type switchableSTS struct {
 func newSwitchableSTS(t *testing.T, sim string) *switchableSTS {
 	target, _ := url.Parse(sim)
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // a dropped connection is a test's fault, not news
 	s := &switchableSTS{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.reject.Load() {
