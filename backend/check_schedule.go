@@ -127,8 +127,9 @@ func (k *keyState) noteRejection(t time.Time) bool {
 	return false
 }
 
-// healedLately reports whether k was found dead within the storm guard.
-func healedLately(k *keyState) bool { return stormGuarded(k, k.RejectedAt) }
+// healedLately reports whether k's last check came within the storm
+// guard: once a check comes after it, the heal runs.
+func healedLately(k *keyState) bool { return stormGuarded(k, k.CheckedAt) }
 
 // stormGuarded reports whether a heal stored the organization's key, or a
 // re-check marked it stale again, less than healCooldown before t: the

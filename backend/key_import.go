@@ -138,6 +138,7 @@ func importedSuccessor(prev *keyState, imported cisco.IssuedKey, check *stscheck
 		// delete: an import, of the served key or another, keeps it.
 		next.GracefulAt = prev.GracefulAt
 	}
+	next.StormGuardFrom = time.Time{} // an operator acted: the guard ends
 	if check != nil {
 		next = next.withCheck(*check, stsURL, now)
 	}

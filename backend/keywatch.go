@@ -85,9 +85,9 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 		}
 	case stscheck.Invalid:
 		if recheck && cur.passedHere(e.config) && !stormGuarded(cur, at) {
-			// A re-mark needs the confirmation a rejection needs; until
-			// then the re-check stays due.
-			if next.noteRejection(at) {
+			// A re-mark needs the confirmation a rejection needs (a row
+			// already confirmed is one); until then the re-check stays due.
+			if cur.Rejected || next.noteRejection(at) {
 				next.Rejected, next.RejectedAt = false, time.Time{}
 				o.remarkStale(ctx, next, r, at, trigger)
 				return
@@ -96,10 +96,10 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 				"name", name, "access_key_id", k.AccessKeyID, "result", r.String())
 			break
 		}
+		if recheck {
+			next.RechecksDone = done // answered, and it re-marks nothing
+		}
 		if next.noteRejection(at) {
-			if recheck {
-				next.RechecksDone = done
-			}
 			o.reportRejected(ctx, next, r, trigger)
 		} else if !cur.Rejected {
 			b.logger.Warn("AWS STS rejected the served key; checking again in a minute to confirm", "name", name,
@@ -125,8 +125,9 @@ func (o *lockedOrg) reportRejected(ctx context.Context, k *keyState, r stscheck.
 	if _, heals := healDue(o.e.config, k); heals {
 		what = "rotating it at the next tick"
 	} else if healedLately(k) {
-		what = "a heal rotated this organization, or a re-check marked its key stale again, less than a day ago, so something else keeps " +
-			"rotating it (a second config or API key?) or STS is flapping; not rotating it again"
+		what = "until " + k.StormGuardFrom.Add(healCooldown).UTC().Format(time.RFC3339) + ", "
+		what += "a day after a heal of this organization or a re-check marking its key stale again, it is not rotated again: " +
+			"something else may keep rotating it (a second config or API key?), or STS flaps; rotate or import to end this"
 	} else if !k.passedHere(o.e.config) {
 		what = "AWS never accepted this key at " + o.e.config.stsURL() + ", so it is not rotated for it: check sts_url, then rotate or import"
 	}

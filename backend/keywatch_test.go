@@ -424,3 +424,39 @@ func TestKeyWatch_FlappingSTSRotatesAWorkingKeyAtMostOnce(t *testing.T) {
 		})
 	}
 }
+
+// The storm guard lasts a day: a key that dies within a day of a heal is
+// shown rejected and not healed; the first check after the day heals it.
+func TestKeyWatch_StormGuardLapsesAfterADay(t *testing.T) {
+	env := watchedEnv(t, nil)
+	env.sim.RefreshKey(testOrgID)
+	rotations := env.simOrg().Rotations
+	for i := 0; i < 4 && env.simOrg().Rotations == rotations; i++ {
+		env.minuteTicks(1)
+		env.waitProbesIdle()
+		env.waitSimIdle()
+	}
+	if env.simOrg().Rotations != rotations+1 {
+		t.Fatal("the first dashboard refresh was not healed")
+	}
+	env.minuteTicks(2)
+	env.waitProbesIdle()
+	env.sim.RefreshKey(testOrgID) // again, within the day
+	env.minuteTicks(5)
+	env.waitProbesIdle()
+	resp := env.mustRead("creds/acme")
+	if env.simOrg().Rotations != rotations+1 || resp.Data["key_state"] != "rejected" {
+		t.Fatalf("a second death within a day: %d rotations, key_state %v; want no heal, shown rejected",
+			env.simOrg().Rotations-rotations, resp.Data["key_state"])
+	}
+	if !strings.Contains(strings.Join(resp.Warnings, " "), "until ") {
+		t.Fatalf("the warning does not say until when the heal waits: %v", resp.Warnings)
+	}
+	env.clock.Advance(healCooldown)
+	for i := 0; i < 4 && env.simOrg().Rotations == rotations+1; i++ {
+		env.minuteTicks(1)
+		env.waitProbesIdle()
+		env.waitSimIdle()
+	}
+	env.assertServesSimKey("acme")
+}

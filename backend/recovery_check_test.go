@@ -372,3 +372,32 @@ func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
 		t.Fatalf("after a restart the working key was re-marked from a stale WAL entry (%d events)", len(env.events.Events)-sent)
 	}
 }
+
+// A lifted key that AWS rejects, confirmed before its re-check is due (by
+// verify, with the heal off), is marked stale at the re-check and
+// recovered, and the re-check is not run again at every tick.
+func TestRecovery_RecheckOfAKeyAlreadyRejectedMarksItStale(t *testing.T) {
+	env := newLiftedEnv(t)
+	env.mustWrite("config/acme", map[string]interface{}{"rotate_rejected_key": false})
+	env.waitProbesIdle()
+	env.sim.RefreshKey(testOrgID) // the late call lands
+	env.clock.Advance(time.Minute)
+	env.mustWrite("verify/acme", nil)
+	env.clock.Advance(time.Minute)
+	env.mustWrite("verify/acme", nil)
+	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
+		t.Fatalf("key_state %v after two rejections a minute apart, want rejected", st)
+	}
+	env.clock.Advance(recheckOffsets[0])
+	env.tick()
+	env.waitKey("acme", func(k *keyState) bool { return k.Stale || k.Version > 1 })
+	env.tick()
+	env.waitSimIdle()
+	env.assertServesSimKey("acme")
+	calls := env.sim.State().STSCalls
+	env.minuteTicks(3)
+	env.waitProbesIdle()
+	if extra := env.sim.State().STSCalls - calls; extra > 2 {
+		t.Fatalf("%d STS calls in 3 ticks after the recovery: a re-check runs at every tick", extra)
+	}
+}

@@ -174,8 +174,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	}
 	next := successor(e.key, *issued, originRotation, now)
 	next.SettledRotation, next.Trigger = walID, trigger
-	if trigger == triggerHeal {
+	switch trigger {
+	case triggerHeal:
 		next.StormGuardFrom = now
+	case triggerManual:
+		next.StormGuardFrom = time.Time{} // an operator acted: the guard ends
 	}
 	if e.key != nil && e.key.Stale {
 		// A Cisco call of the stale episode may still land: re-check.
@@ -239,6 +242,9 @@ func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, w
 	failed := failedCopy(o.e.key)
 	ambiguous := cisco.IsAmbiguous(callErr)
 	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
+	if ambiguous && trigger == triggerHeal {
+		failed.StormGuardFrom = now // Cisco may have rotated for the heal
+	}
 	if walID != "" {
 		failed.SettledRotation = walID
 	}

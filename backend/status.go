@@ -140,8 +140,9 @@ func rejectedMessage(cfg *orgConfig, k *keyState, rotatePath string) string {
 	case k.HealBlocked != "":
 		next = k.HealBlocked + "; " + next
 	case cfg.heals() && healedLately(k):
-		next = "a heal rotated this organization, or a re-check marked its key stale again, less than a day ago, so something " +
-			"else keeps rotating it (a second config or API key?) or STS is flapping; it is not healed again: " + next
+		next = "until " + k.StormGuardFrom.Add(healCooldown).UTC().Format(time.RFC3339) + ", a day after a heal of this organization " +
+			"or a re-check marking its key stale again, it is not healed: something else may keep rotating it (a second config or " +
+			"API key?), or STS flaps: " + next
 	case cfg.heals() && !k.passedHere(cfg):
 		next = "AWS never accepted it at " + cfg.stsURL() + ", so the plugin does not rotate it: check sts_url, then " + next
 	}

@@ -73,3 +73,27 @@ func TestNewClient_Options(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A 401, a 400 invalid_request or a 429 that carries a key pair is not
+// called again: Cisco issued the key, and a second call would kill it.
+func TestRotateKey_ReplyWithAKeyPairIsNeverRetried(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusBadRequest, http.StatusTooManyRequests} {
+		var calls int
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				fmt.Fprint(w, `{"access_token":"t","token_type":"bearer","expires_in":3600}`)
+				return
+			}
+			calls++
+			w.WriteHeader(status)
+			fmt.Fprint(w, `{"error":"invalid_request","currentKeyId":"AKIARB5FPGFNZR3BZAXN","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"}`)
+		}))
+		c := NewClient(Settings{ClientID: "id", ClientSecret: "secret", APIURL: srv.URL, TokenURL: srv.URL + "/token"})
+		_, err := c.RotateKey(context.Background())
+		srv.Close()
+		if calls != 1 || !IsAmbiguous(err) {
+			t.Errorf("HTTP %d with a key pair: %d calls, err %v; want 1 call and an ambiguous error", status, calls, err)
+		}
+	}
+}

@@ -157,6 +157,12 @@ func ParseKeyCreationDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a date: use RFC 3339 (2025-03-12T22:00:00Z) or Cisco's form (2025-03-12T22:00:00, read as UTC)", truncate(s, 40))
 }
 
+// hasKeyPair reports whether a body carries a key pair.
+func hasKeyPair(body []byte) bool {
+	var v rotateReply
+	return json.Unmarshal(body, &v) == nil && v.CurrentKeyID != "" && v.SecretAccessKey != ""
+}
+
 // bodyError returns the "error" member of a JSON body, if any.
 func bodyError(body []byte) string {
 	var v struct {
