@@ -28,9 +28,12 @@ wait_for_line() {
   return 1
 }
 
-# wait_for_vault VAULT_BIN waits until the server at VAULT_ADDR answers.
+# wait_for_vault VAULT_BIN waits until the server at VAULT_ADDR answers,
+# for up to 2 minutes: a busy machine (a test suite beside it) starts a
+# dev server in well over 30 s.
 wait_for_vault() {
-  for _ in $(seq 1 300); do
+  local deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if "$1" status >/dev/null 2>&1; then
       return 0
     fi
