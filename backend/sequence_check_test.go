@@ -132,6 +132,9 @@ func (h *history) check(st *step) {
 		if err != nil || (cfg != nil && cfg.IsError()) {
 			h.fail("config read of %s with storage healthy: %v %v", name, cfg, err)
 		}
+		if st.imported[name] {
+			m.lastNeedless, m.lastNeedlessRemark = time.Time{}, time.Time{} // an import ends the storm guard
+		}
 		m.storedConfig = cfg != nil
 		if !m.storedConfig {
 			m.keyID, m.failing, m.gracefulAt, m.rejectedReported = "", false, time.Time{}, ""
@@ -370,6 +373,10 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 			}
 			if m != nil {
 				m.remarkedSinceRotation = false
+				if trigger == triggerManual {
+					// An operator acted: the storm guard ends.
+					m.lastNeedless, m.lastNeedlessRemark = time.Time{}, time.Time{}
+				}
 			}
 			if last, ok := h.lastRotated[name]; ok && last.Equal(now) && trigger != triggerManual && oneInstant {
 				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)
