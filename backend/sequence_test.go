@@ -784,6 +784,9 @@ func (h *history) crash() {
 		if h.walExists(name) {
 			h.model[name].failing = true
 		}
+		// A rejection kept in memory only (storage refused it) is
+		// forgotten: the new backend confirms and reports it again.
+		h.model[name].rejectedReported = ""
 	}
 	h.view = &crashableStorage{Storage: h.env.storage}
 	// A failed load is retried by the next request, as in Vault.
