@@ -241,9 +241,7 @@ func (c *Client) RotateKey(ctx context.Context) (*IssuedKey, error) {
 			return nil, err
 		}
 		switch {
-		case hasKeyPair(body):
-			// Whatever the status says, Cisco issued a key: never call
-			// again, which would kill it.
+		case hasKeyPair(body): // Cisco issued a key: a second call would kill it
 		case status == http.StatusUnauthorized || (status == http.StatusBadRequest && bodyError(body) == "invalid_request"):
 			// Rejected at authentication, so Cisco did nothing: one retry
 			// with a fresh token is safe.
