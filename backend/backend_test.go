@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
@@ -525,8 +526,8 @@ func seedOrganizations(tb testing.TB, s logical.Storage, n int, now time.Time) {
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("org-%05d", i)
 		cfg := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", i), ClientSecret: "secret", RotationPeriod: defaultRotationPeriod}
-		key := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", i), SecretAccessKey: strings.Repeat("k", 40),
-			KeyCreationDate: now, LastVaultRotation: now, Version: 1}
+		key := map[string]interface{}{"access_key_id": fmt.Sprintf("AKIA%016d", i), "secret_access_key": strings.Repeat("k", 40),
+			"key_creation_date": now, "last_vault_rotation": now, "version": 1}
 		if err := seedJSON(context.Background(), s, configPrefix+name, cfg); err != nil {
 			tb.Fatal(err)
 		}
@@ -700,7 +701,7 @@ func (e *testEnv) liftWorkingStaleKey() {
 	e.failWithoutCisco()
 	e.clock.Advance(2 * time.Hour)
 	e.tick()
-	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.RecheckFrom.IsZero() {
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale() || k.RecheckFrom().IsZero() {
 		e.t.Fatalf("the working key was not lifted: %v", k)
 	}
 }
@@ -723,14 +724,14 @@ func (e *testEnv) awaitRemark(d time.Duration) *keyState {
 	e.t.Helper()
 	e.clock.Advance(d)
 	e.tick()
-	e.waitKey("acme", func(k *keyState) bool { return k.Stale || !k.RejectedAt.IsZero() })
-	e.clock.Advance(rejectionConfirmAfter)
+	e.waitKey("acme", func(k *keyState) bool { return k.Stale() || !k.RejectedAt().IsZero() })
+	e.clock.Advance(bucketkey.RejectionConfirmAfter)
 	e.tick()
-	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale })
+	k := e.waitKey("acme", func(k *keyState) bool { return k.Stale() })
 	// The re-mark says why in its event: a rotation attempt of the same
 	// tick may have replaced the key's last error since.
-	if !hasEvent(e, eventRotateFail, "error", "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
-		e.t.Fatalf("re-marked key: error %q, check %s, no rotate-fail event of the re-mark", k.LastError, k.CheckResult)
+	if !hasEvent(e, bucketkey.NoticeRotateFail, "error", "Cisco replaced it after all") || k.CheckResult() != stscheck.Invalid {
+		e.t.Fatalf("re-marked key: error %q, check %s, no rotate-fail event of the re-mark", k.LastError(), k.CheckResult())
 	}
 	return k
 }
@@ -810,4 +811,19 @@ func TestHelp_CredsStatesTheRereadBound(t *testing.T) {
 			t.Errorf("the creds help does not say %q", want)
 		}
 	}
+}
+
+// storedKey is the key record that storage holding these JSON fields
+// reads as.
+func storedKey(t testing.TB, stored map[string]interface{}) *keyState {
+	t.Helper()
+	raw, err := json.Marshal(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k keyState
+	if err := json.Unmarshal(raw, &k); err != nil {
+		t.Fatal(err)
+	}
+	return &k
 }

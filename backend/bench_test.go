@@ -179,8 +179,8 @@ func BenchmarkBulkDrain1000(b *testing.B) {
 			name := fmt.Sprintf("org-%05d", j)
 			c := &orgConfig{Provider: providerUmbrella, ClientID: fmt.Sprintf("client-%05d", j), ClientSecret: "secret",
 				APIURL: srv.URL + "/admin/v2", TokenURL: srv.URL + "/auth/v2/token", RotationPeriod: defaultRotationPeriod}
-			k := &keyState{AccessKeyID: fmt.Sprintf("AKIA%016d", j), SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
-				KeyCreationDate: start, LastVaultRotation: start, Version: 1}
+			k := map[string]interface{}{"access_key_id": fmt.Sprintf("AKIA%016d", j), "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+				"key_creation_date": start, "last_vault_rotation": start, "version": 1}
 			if err := seedJSON(context.Background(), storage, configPrefix+name, c); err != nil {
 				b.Fatal(err)
 			}

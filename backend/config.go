@@ -128,6 +128,13 @@ func (c *orgConfig) stsRegion() string {
 	return c.bucket.Region
 }
 
+const (
+	// defaultKeyCheckInterval is how often a served key is checked when
+	// the config does not say.
+	defaultKeyCheckInterval = time.Hour
+	minKeyCheckInterval     = time.Minute
+)
+
 // checkInterval is how often the served key is checked on a schedule; 0
 // when scheduled checks, or all checks, are off.
 func (c *orgConfig) checkInterval() time.Duration {

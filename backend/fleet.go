@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -56,26 +57,26 @@ func statusOf(name string, e *orgEntry, now time.Time) orgStatus {
 	}
 	st := orgStatus{
 		name:                name,
-		keyState:            k.state(),
-		accessKeyID:         k.AccessKeyID,
-		lastRotation:        k.LastVaultRotation,
-		consecutiveFailures: k.ConsecutiveFailures,
-		lastError:           k.LastError,
-		lastErrorTime:       k.LastErrorTime,
+		keyState:            k.Shown(),
+		accessKeyID:         k.AccessKeyID(),
+		lastRotation:        k.LastVaultRotation(),
+		consecutiveFailures: k.ConsecutiveFailures(),
+		lastError:           k.LastError(),
+		lastErrorTime:       k.LastErrorTime(),
 		automationDisabled:  e.config.DisableAutomatedRotation,
-		verifiedAt:          k.VerifiedAt,
-		verifyError:         k.VerifyError,
-		checkResult:         k.CheckResult,
-		rejected:            k.Rejected,
-		checkedAt:           k.CheckedAt,
-		hasKey:              k.hasKey(),
+		verifiedAt:          k.VerifiedAt(),
+		verifyError:         k.VerifyError(),
+		checkResult:         k.CheckResult(),
+		rejected:            k.Rejected(),
+		checkedAt:           k.CheckedAt(),
+		hasKey:              k.HasKey(),
 		checkInterval:       e.config.checkInterval(),
-		gracefulAt:          k.GracefulAt,
+		gracefulAt:          k.GracefulAt(),
 	}
-	if k.hasKey() {
-		st.createdAt, st.expiresAt = k.issuedAt(), k.expiresAt()
+	if k.HasKey() {
+		st.createdAt, st.expiresAt = k.IssuedAt(), k.ExpiresAt()
 	}
-	if next, ok := nextRotation(e.config, k, now); ok {
+	if next, ok := bucketkey.NextRotation(k, e.config.facts(), now); ok {
 		st.nextRotation = next
 	}
 	return st

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 )
 
 // gracefulWait is how long after a graceful request its rotation runs: the
@@ -27,17 +29,12 @@ func (b *backend) requestGraceful(ctx context.Context, s logical.Storage, mount,
 	switch {
 	case o.e == nil:
 		return nil, notConfiguredResponse(name), nil
-	case !o.e.key.hasKey():
+	case !o.e.key.HasKey():
 		return nil, noKeyResponse(mount, name), nil
-	case !o.e.key.GracefulAt.IsZero():
-		return o.e.key, nil, nil // joins the pending one
 	}
-	next := *o.e.key
-	next.GracefulAt = b.now().Add(gracefulWait).Truncate(time.Second)
-	if err := o.storeKey(ctx, &next); err != nil {
+	next, _, err := o.step(ctx, bucketkey.GracefulRequested{After: gracefulWait}, triggerGraceful)
+	if err != nil {
 		return nil, nil, err
 	}
-	b.logger.Info("graceful rotation requested: consumers re-read every 2 s until it runs", "name", name,
-		"rotates_at", next.GracefulAt.Format(time.RFC3339))
-	return &next, nil, nil
+	return next, nil, nil
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
+
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -54,7 +56,7 @@ func TestGraceful_RotatesAtTheFirstTickAfterEveryConsumerReReads(t *testing.T) {
 	if creds.Data["ttl"] == int64(1) {
 		t.Fatal("creds still report ttl 1 after the graceful rotation")
 	}
-	if !hasEvent(env, eventRotate, "trigger", triggerGraceful) {
+	if !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerGraceful) {
 		t.Fatal("no rotate event with trigger graceful")
 	}
 	env.tick()

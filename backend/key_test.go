@@ -9,18 +9,6 @@ import (
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
-// In the last day before the lockout a failed rotation is retried within
-// lastDayBackoff, never after an hour-long wait.
-func TestKey_LastDayBackoffIsShort(t *testing.T) {
-	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: created, LastVaultRotation: created, ConsecutiveFailures: 10}
-	now := created.Add(keyLifetime - 20*time.Hour)
-	k.markFailed("Cisco: Internal error", now, false, true)
-	if wait := k.RetryAt.Sub(now); wait > lastDayBackoff {
-		t.Fatalf("a retry 20 h before the lockout waits %v", wait)
-	}
-}
-
 // A keyCreationDate from Cisco far in the past for a key the plugin just
 // rotated does not make the key due: its age counts from the rotation, and
 // the discrepancy is logged.
@@ -48,12 +36,13 @@ func TestKey_BogusCreationDateDoesNotMakeTheKeyDue(t *testing.T) {
 // as a log line or a panic would print it, redacts the secret.
 func TestSecretsNeverPrinted(t *testing.T) {
 	const secret = "s3cr3t-VALUE-never-printed"
+	key := storedKey(t, map[string]interface{}{"access_key_id": "AKIA", "secret_access_key": secret})
 	values := map[string]interface{}{
 		"orgConfig":      orgConfig{ClientID: "id", ClientSecret: secret},
 		"*orgConfig":     &orgConfig{ClientID: "id", ClientSecret: secret},
-		"keyState":       keyState{AccessKeyID: "AKIA", SecretAccessKey: secret},
-		"*keyState":      &keyState{AccessKeyID: "AKIA", SecretAccessKey: secret},
-		"orgEntry":       orgEntry{config: &orgConfig{ClientSecret: secret}, key: &keyState{SecretAccessKey: secret}},
+		"keyState":       *key,
+		"*keyState":      key,
+		"orgEntry":       orgEntry{config: &orgConfig{ClientSecret: secret}, key: key},
 		"panic of entry": panicText(func() { panic(&orgConfig{ClientSecret: secret}) }),
 	}
 	for name, v := range values {

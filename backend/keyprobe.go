@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -34,25 +35,15 @@ const (
 
 // checkKey checks k with the organization's STS endpoint and counts it.
 func (b *backend) checkKey(ctx context.Context, cfg *orgConfig, k *keyState, trigger string) stscheck.Result {
-	r := b.checker.Check(ctx, cfg.stsURL(), cfg.stsRegion(), k.AccessKeyID, k.SecretAccessKey)
-	b.metrics.keyChecks.WithLabelValues(trigger, string(r.Outcome)).Inc()
-	return r
+	return b.checkPair(ctx, cfg, k.AccessKeyID(), k.SecretAccessKey(), trigger)
 }
 
-// recordCheck stores a check's result on the served key, if it is still
-// the key that was checked; edits, if any, change the stored copy too.
-func (o *lockedOrg) recordCheck(ctx context.Context, checked *keyState, r stscheck.Result, edits ...func(next *keyState)) {
-	e := o.e
-	if e == nil || e.key == nil || e.key.Version != checked.Version || e.key.AccessKeyID != checked.AccessKeyID {
-		return
-	}
-	next := e.key.withCheck(r, e.config.stsURL(), o.b.now())
-	for _, edit := range edits {
-		edit(next)
-	}
-	if err := o.storeKey(ctx, next); err != nil {
-		o.b.logger.Warn("could not store the key check's result", "name", o.name, "error", err)
-	}
+// checkPair checks a key pair with the organization's STS endpoint and
+// counts it.
+func (b *backend) checkPair(ctx context.Context, cfg *orgConfig, id, secret, trigger string) stscheck.Result {
+	r := b.checker.Check(ctx, cfg.stsURL(), cfg.stsRegion(), id, secret)
+	b.metrics.keyChecks.WithLabelValues(trigger, string(r.Outcome)).Inc()
+	return r
 }
 
 // keyProbes runs the background checks of keys: at most one per slot.
@@ -162,10 +153,10 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 			}
 		}
 		if r.Outcome == stscheck.Valid {
-			b.logger.Info("AWS accepts the rotated key", "name", name, "access_key_id", k.AccessKeyID, "account", r.Account)
+			b.logger.Info("AWS accepts the rotated key", "name", name, "access_key_id", k.AccessKeyID(), "account", r.Account)
 		} else {
 			b.logger.Error("AWS has not accepted the rotated key within the probe window; consumers may hold a key that does not work",
-				"name", name, "access_key_id", k.AccessKeyID, "window", b.probes.window.String(), "result", r.String())
+				"name", name, "access_key_id", k.AccessKeyID(), "window", b.probes.window.String(), "result", r.String())
 		}
 		b.recordProbe(ctx, s, name, k, r)
 	})
@@ -176,7 +167,7 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 // gone, or key_check was turned off.
 func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
 	e, _ := b.cached(name)
-	if e == nil || e.key == nil || e.key.Version != k.Version || e.key.AccessKeyID != k.AccessKeyID || e.config.DisableKeyCheck {
+	if e == nil || !e.key.Is(k) || e.config.DisableKeyCheck {
 		return nil
 	}
 	return e.config
@@ -185,6 +176,11 @@ func (b *backend) probeConfig(name string, k *keyState) *orgConfig {
 // recordProbe records a probe's outcome under the name's lock.
 func (b *backend) recordProbe(ctx context.Context, s logical.Storage, name string, k *keyState, r stscheck.Result) {
 	b.afterCheck(ctx, s, name, "record the key check", func(o *lockedOrg) {
-		o.recordCheck(ctx, k, r)
+		if o.e == nil {
+			return
+		}
+		if _, _, err := o.step(ctx, bucketkey.Probed{Of: k, Result: r}, checkRotation); err != nil {
+			b.logger.Warn("could not store the key check's result", "name", name, "error", err)
+		}
 	})
 }

@@ -35,12 +35,12 @@ func TestProbe_RecordsWhenAWSAcceptsTheRotatedKey(t *testing.T) {
 		t.Fatal("the rotation did not answer the new key")
 	}
 	// The rotation does not wait for the check.
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.VerifiedAt.IsZero() || k.VerifyError != "" {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.VerifiedAt().IsZero() || k.VerifyError() != "" {
 		t.Fatalf("the rotation answered after a check: %+v", k)
 	}
-	k := env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
-	if k.VerifyError != "" || k.AccessKeyID != env.simOrg().CurrentKeyID {
-		t.Fatalf("verified key %v, error %q", k, k.VerifyError)
+	k := env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
+	if k.VerifyError() != "" || k.AccessKeyID() != env.simOrg().CurrentKeyID {
+		t.Fatalf("verified key %v, error %q", k, k.VerifyError())
 	}
 	// The new key was refused while it propagated, then accepted.
 	if calls := env.sim.State().STSCalls - start; calls < 2 {
@@ -63,12 +63,12 @@ func TestProbe_RecordsAKeyThatAWSNeverAccepts(t *testing.T) {
 	env.configure("acme", nil)
 	env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1000})
 	env.mustRotate("acme")
-	k := env.waitKey("acme", func(k *keyState) bool { return k.VerifyError != "" })
-	if !k.VerifiedAt.IsZero() || !strings.Contains(k.VerifyError, "unknown") {
-		t.Fatalf("key after a failing probe: verified %v, error %q", k.VerifiedAt, k.VerifyError)
+	k := env.waitKey("acme", func(k *keyState) bool { return k.VerifyError() != "" })
+	if !k.VerifiedAt().IsZero() || !strings.Contains(k.VerifyError(), "unknown") {
+		t.Fatalf("key after a failing probe: verified %v, error %q", k.VerifiedAt(), k.VerifyError())
 	}
 	st := env.statusRows()[0]
-	if st["key_verify_error"] != k.VerifyError {
+	if st["key_verify_error"] != k.VerifyError() {
 		t.Fatalf("status shows key_verify_error %v", st["key_verify_error"])
 	}
 	families, _ := env.scrape()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
@@ -54,7 +55,7 @@ func switchableEnv(t *testing.T) (*testEnv, *switchableSTS) {
 	sts := newSwitchableSTS(t, env.srv.URL)
 	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "sts_url": sts.url})
 	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	return env, sts
 }
 
@@ -68,7 +69,7 @@ func watchedEnv(t *testing.T, extra map[string]interface{}) *testEnv {
 	}
 	env.configure("acme", cfg)
 	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	return env
 }
 
@@ -97,7 +98,7 @@ func TestKeyWatch_DashboardRefreshIsFoundAndHealed(t *testing.T) {
 	if resp.Data["key_state"] != "current" {
 		t.Fatalf("one rejection made the key %v; it takes a second to confirm", resp.Data["key_state"])
 	}
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.RejectedAt.IsZero() {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.RejectedAt().IsZero() {
 		t.Fatal("the scheduled check did not record the rejection")
 	}
 	for i := 0; i < 3 && env.mustRead("creds/acme").Data["access_key_id"] != env.simOrg().CurrentKeyID; i++ {
@@ -111,7 +112,7 @@ func TestKeyWatch_DashboardRefreshIsFoundAndHealed(t *testing.T) {
 	if got := env.simOrg().Rotations - rotations; got != 1 {
 		t.Fatalf("the heal rotated %d times, want 1", got)
 	}
-	if !hasEvent(env, eventKeyRejected, "name", "acme") || !hasEvent(env, eventRotate, "trigger", triggerHeal) {
+	if !hasEvent(env, bucketkey.NoticeKeyRejected, "name", "acme") || !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerHeal) {
 		t.Fatal("no key-rejected event, or no rotate event with trigger heal")
 	}
 	if !strings.Contains(env.logs.String(), "the served key is dead") {
@@ -240,13 +241,13 @@ func TestKeyWatch_LateCiscoCallAfterAnImportIsFound(t *testing.T) {
 	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": org.CurrentKeyID,
 		"secret_access_key": org.SecretAccessKey, "key_creation_date": org.KeyCreationDate})
 	k, _ := getKey(t0ctx, env.storage, "acme")
-	if k.Stale || k.RecheckFrom.IsZero() {
-		t.Fatalf("the imported key: stale %v, re-checks from %v", k.Stale, k.RecheckFrom)
+	if k.Stale() || k.RecheckFrom().IsZero() {
+		t.Fatalf("the imported key: stale %v, re-checks from %v", k.Stale(), k.RecheckFrom())
 	}
 	// The late call lands: Cisco replaces the imported key.
 	env.sim.RefreshKey(testOrgID)
-	env.awaitRemark(recheckOffsets[0])
-	if !hasEvent(env, eventRotateFail, "name", "acme") {
+	env.awaitRemark(bucketkey.RecheckOffsets[0])
+	if !hasEvent(env, bucketkey.NoticeRotateFail, "name", "acme") {
 		t.Fatal("the re-mark sent no rotate-fail event")
 	}
 	env.assertRecovers()
@@ -259,7 +260,7 @@ func TestKeyWatch_CheckWithoutAnAnswerIsTriedAgainSoon(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"key_check_interval": "1h"})
 	env.mustRotate("acme")
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	killedAt := env.clock.Now()
 	env.sim.RefreshKey(testOrgID)
 	// Tick every minute; just before the routine check is due, queue one
@@ -268,7 +269,7 @@ func TestKeyWatch_CheckWithoutAnAnswerIsTriedAgainSoon(t *testing.T) {
 	var firstFound time.Duration = -1
 	for i := 1; i <= 150; i++ {
 		e, _ := env.b.cached("acme")
-		if at, ok := nextCheck("acme", e.config, e.key); ok && !injected && !at.After(env.clock.Now().Add(time.Minute)) {
+		if at, ok := bucketkey.NextCheck("acme", e.key, e.config.facts()); ok && !injected && !at.After(env.clock.Now().Add(time.Minute)) {
 			env.injectFault(ciscosim.Fault{Kind: "sts_5xx", Count: 1})
 			injected = true
 			t.Logf("minute %d: routine check due at +%v; injected one sts_5xx", i, at.Sub(killedAt))
@@ -276,8 +277,8 @@ func TestKeyWatch_CheckWithoutAnAnswerIsTriedAgainSoon(t *testing.T) {
 		env.clock.Advance(time.Minute)
 		env.tick()
 		env.waitProbesIdle()
-		if k, _ := env.b.cached("acme"); injected && i%10 == 0 || k.key.CheckResult != "" && i < 45 && injected {
-			t.Logf("minute %d: check_result=%s tried=%v rejected_at=%v", i, k.key.CheckResult, k.key.CheckTriedAt.Sub(killedAt), k.key.RejectedAt.Sub(killedAt))
+		if k, _ := env.b.cached("acme"); injected && i%10 == 0 || k.key.CheckResult() != "" && i < 45 && injected {
+			t.Logf("minute %d: check_result=%s tried=%v rejected_at=%v", i, k.key.CheckResult(), k.key.CheckTriedAt().Sub(killedAt), k.key.RejectedAt().Sub(killedAt))
 		}
 		if st := env.mustRead("creds/acme").Data; (st["key_state"] != "current" || st["access_key_id"] == env.simOrg().CurrentKeyID) && firstFound < 0 {
 			firstFound = env.clock.Now().Sub(killedAt)
@@ -303,21 +304,21 @@ func TestKeyWatch_FailedHealRetryDoesNotRotateAWorkingKey(t *testing.T) {
 		env.waitProbesIdle()
 	}
 	k, _ := env.b.cached("acme")
-	t.Logf("after 4 min: state=%s rejected=%v failures=%d retry_at=+%v err=%q", k.key.state(), k.key.Rejected, k.key.ConsecutiveFailures, k.key.RetryAt.Sub(env.clock.Now()), k.key.LastError)
+	t.Logf("after 4 min: state=%s rejected=%v failures=%d retry_at=+%v err=%q", k.key.Shown(), k.key.Rejected(), k.key.ConsecutiveFailures(), k.key.RetryAt().Sub(env.clock.Now()), k.key.LastError())
 	// STS is fixed; Cisco is fine again. The operator verifies: AWS accepts the key.
 	sts.reject.Store(false)
 	env.sim.SetOrg(ciscosim.Org{ID: testOrgID, Disabled: false})
 	env.mustWrite("verify/acme", nil)
 	k, _ = env.b.cached("acme")
 	resp := env.mustRead("config/acme")
-	t.Logf("after verify: state=%s rejected=%v retry_at=%v next_vault_rotation=%v ttl-ish", k.key.state(), k.key.Rejected, k.key.RetryAt, resp.Data["next_vault_rotation"])
-	served := k.key.AccessKeyID
+	t.Logf("after verify: state=%s rejected=%v retry_at=%v next_vault_rotation=%v ttl-ish", k.key.Shown(), k.key.Rejected(), k.key.RetryAt(), resp.Data["next_vault_rotation"])
+	served := k.key.AccessKeyID()
 	for i := 0; i < 70; i++ {
 		env.minuteTicks(1)
 	}
 	env.waitSimIdle()
 	k, _ = env.b.cached("acme")
-	t.Logf("70 min later: rotations=%d served %s -> %s trigger=%s", env.simOrg().Rotations-rotations, served, k.key.AccessKeyID, k.key.Trigger)
+	t.Logf("70 min later: rotations=%d served %s -> %s trigger=%s", env.simOrg().Rotations-rotations, served, k.key.AccessKeyID(), k.key.Trigger())
 	if env.simOrg().Rotations != rotations {
 		t.Fatalf("a working key (rotation_period 60d) was rotated %d times after its rejection ended", env.simOrg().Rotations-rotations)
 	}
@@ -355,8 +356,8 @@ func TestKeyWatch_AnOlderCheckDoesNotOverwriteANewerRejection(t *testing.T) {
 	}
 	env.waitProbesIdle()
 	k, err := getKey(t0ctx, env.storage, "acme")
-	if err != nil || k.RejectedAt.IsZero() || k.CheckResult != stscheck.Invalid {
-		t.Fatalf("the late scheduled pass erased the newer rejection: rejected_at=%v check_result=%v (%v)", k.RejectedAt, k.CheckResult, err)
+	if err != nil || k.RejectedAt().IsZero() || k.CheckResult() != stscheck.Invalid {
+		t.Fatalf("the late scheduled pass erased the newer rejection: rejected_at=%v check_result=%v (%v)", k.RejectedAt(), k.CheckResult(), err)
 	}
 }
 
@@ -376,7 +377,7 @@ func TestKeyWatch_RejectionStorageRefusedIsShownAndReportedOnce(t *testing.T) {
 	env.waitProbesIdle()
 	events := 0
 	for _, ev := range env.events.Events {
-		if string(ev.Type) == eventKeyRejected {
+		if string(ev.Type) == bucketkey.NoticeKeyRejected {
 			events++
 		}
 	}
@@ -397,7 +398,7 @@ func TestKeyWatch_FlappingSTSRotatesAWorkingKeyAtMostOnce(t *testing.T) {
 			sts := newSwitchableSTS(t, env.srv.URL)
 			env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check_interval": "1m", "sts_url": sts.url})
 			env.mustRotate("acme")
-			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 			env.liftWorkingStaleKey()
 			env.waitProbesIdle()
 			rotations, events := env.simOrg().Rotations, len(env.events.Events)
@@ -410,7 +411,7 @@ func TestKeyWatch_FlappingSTSRotatesAWorkingKeyAtMostOnce(t *testing.T) {
 			}
 			remarks := 0
 			for _, ev := range env.events.Events[events:] {
-				if string(ev.Type) == eventRotateFail {
+				if string(ev.Type) == bucketkey.NoticeRotateFail {
 					remarks++
 				}
 			}
@@ -452,7 +453,7 @@ func TestKeyWatch_StormGuardLapsesAfterADay(t *testing.T) {
 	if !strings.Contains(strings.Join(resp.Warnings, " "), "until ") {
 		t.Fatalf("the warning does not say until when the heal waits: %v", resp.Warnings)
 	}
-	env.clock.Advance(healCooldown)
+	env.clock.Advance(bucketkey.HealCooldown)
 	for i := 0; i < 4 && env.simOrg().Rotations == rotations+1; i++ {
 		env.minuteTicks(1)
 		env.waitProbesIdle()

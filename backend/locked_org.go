@@ -179,11 +179,11 @@ func (o *lockedOrg) adoptNewerStoredKey(ctx context.Context) error {
 		return err
 	}
 	cached := o.e.key
-	if stored == nil || (cached != nil && (stored.Version < cached.Version ||
-		(stored.Version == cached.Version && stored.AccessKeyID == cached.AccessKeyID))) {
+	if stored == nil || (cached != nil && (stored.Version() < cached.Version() ||
+		(stored.Version() == cached.Version() && stored.AccessKeyID() == cached.AccessKeyID()))) {
 		return nil
 	}
-	o.b.logger.Info("storage holds a newer key than this node cached; serving it", "name", o.name, "version", stored.Version)
+	o.b.logger.Info("storage holds a newer key than this node cached; serving it", "name", o.name, "version", stored.Version())
 	o.setKey(stored)
 	return nil
 }

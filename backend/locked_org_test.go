@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
+
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -52,7 +54,7 @@ func TestDelete_WithFailedWALCleanupKeepsTheOrganization(t *testing.T) {
 	env.tick() // same instant: nothing is due
 	if got := env.simOrg().Rotations - before; got != 0 {
 		t.Fatalf("a tick right after a successful rotation rotated %d more times (trigger recovery: %v)",
-			got, hasEvent(env, eventRotate, "trigger", triggerRecovery))
+			got, hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerRecovery))
 	}
 }
 

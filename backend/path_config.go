@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
@@ -181,11 +182,12 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// New credentials, URLs or org_id may fix what failed: retry at the
 	// next tick, not after the backoff.
-	if now := b.now(); prev != nil && prev.config.settings() != cfg.settings() && key != nil && key.RetryAt.After(now) {
-		key = key.retryingAt(now)
-		if err := o.putKey(ctx, key); err != nil {
+	if prev != nil && prev.config.settings() != cfg.settings() {
+		next, _, err := o.step(ctx, bucketkey.SettingsChanged{}, "")
+		if err != nil {
 			b.logger.Warn("could not store the cleared retry backoff", "name", name, "error", err)
 		}
+		key = next
 	}
 	b.resetClient(name)
 	if checked != nil {
@@ -225,8 +227,8 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	}
 	data["graceful_rotation_at"] = nil
 	if e.key != nil {
-		data["key_expires_at"] = formatTime(e.key.expiresAt())
-		data["graceful_rotation_at"] = formatTime(e.key.GracefulAt)
+		data["key_expires_at"] = formatTime(e.key.ExpiresAt())
+		data["graceful_rotation_at"] = formatTime(e.key.GracefulAt())
 	}
 	addDataPathFields(data, cfg)
 	addRotationFields(data, cfg, now)

@@ -42,16 +42,16 @@ func (b *backend) pathCredsRead(ctx context.Context, req *logical.Request, d *fr
 		return resp, err
 	}
 	k := e.key
-	if !k.hasKey() {
+	if !k.HasKey() {
 		return noKeyResponse(req.MountPoint, name), nil
 	}
 	now := b.now()
 	// Sized for every field of the answer: growing the map cost a
 	// quarter of the read.
 	data := make(map[string]interface{}, credsFields)
-	data["secret_access_key"] = k.SecretAccessKey
-	data["old_access_key_id"] = k.OldAccessKeyID
-	data["expires_at"] = formatTime(k.expiresAt())
+	data["secret_access_key"] = k.SecretAccessKey()
+	data["old_access_key_id"] = k.OldAccessKeyID()
+	data["expires_at"] = formatTime(k.ExpiresAt())
 	data["ttl"] = int64(credsTTL(e, now) / time.Second)
 	addKeyFields(data, e, now)
 	addRotationFields(data, e.config, now)

@@ -151,14 +151,14 @@ func TestCreds_InvalidateDropsCachedKey(t *testing.T) {
 	env.configure("acme", nil)
 	env.mustRotate("acme")
 	// Another node wrote a newer key: storage changes, then Vault invalidates.
-	other := &keyState{AccessKeyID: "AKIAOTHERNODE0000001", SecretAccessKey: strings.Repeat("s", 40),
-		KeyCreationDate: env.clock.Now(), LastVaultRotation: env.clock.Now(), Version: 7}
+	other := map[string]interface{}{"access_key_id": "AKIAOTHERNODE0000001", "secret_access_key": strings.Repeat("s", 40),
+		"key_creation_date": env.clock.Now(), "last_vault_rotation": env.clock.Now(), "version": 7}
 	if err := seedJSON(t.Context(), env.storage, keyPrefix+"acme", other); err != nil {
 		t.Fatal(err)
 	}
 	env.b.invalidate(t.Context(), keyPrefix+"acme")
 	resp := env.mustRead("creds/acme")
-	if resp.Data["access_key_id"] != other.AccessKeyID || resp.Data["version"] != 7 {
+	if resp.Data["access_key_id"] != other["access_key_id"] || resp.Data["version"] != 7 {
 		t.Fatalf("after invalidate: %v", resp.Data["access_key_id"])
 	}
 }

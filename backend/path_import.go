@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -82,16 +83,17 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// A rotation that ran meanwhile may have replaced the imported key at
 	// Cisco: storing it over the rotation's outcome would serve a dead key.
-	if !sameKeyHistory(before, e.key) {
+	if !bucketkey.SameHistory(before, e.key) {
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("the key of %q changed while this import ran "+
 			"(a rotation, a recovery or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
 			"dashboard still shows the key you imported", name, name))
 	}
-	next, keptStale := importedSuccessor(e.key, imported, check, e.config.stsURL(), now)
-	if err := o.storeKey(ctx, next); err != nil {
+	next, _, err := o.stepAt(ctx, bucketkey.Imported{Key: imported, Check: check}, bucketkey.OriginImport, now)
+	if err != nil {
 		return nil, fmt.Errorf("storing the imported key: %w", err)
 	}
-	b.logger.Info("imported an S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID)
+	// Importing the very key that a stale mark is on keeps the mark.
+	keptStale := next.Stale()
 	resp = keyResponse(next)
 	switch {
 	case check == nil:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
@@ -134,8 +135,8 @@ func TestImport_ChecksTheKeyWithAWS(t *testing.T) {
 				t.Fatal("the refusal quotes the secret")
 			}
 			after, _ := getKey(t0ctx, env.storage, "acme")
-			if after.Version != before.Version || after.AccessKeyID != before.AccessKeyID {
-				t.Fatalf("a refused import changed the stored key: version %d→%d", before.Version, after.Version)
+			if after.Version() != before.Version() || after.AccessKeyID() != before.AccessKeyID() {
+				t.Fatalf("a refused import changed the stored key: version %d→%d", before.Version(), after.Version())
 			}
 			env.assertNoSecretsLogged(data["secret_access_key"].(string))
 		})
@@ -216,7 +217,7 @@ func TestImport_OfTheStaleKeyKeepsTheMarkUnlessItWorks(t *testing.T) {
 
 	env.injectFault(ciscosim.Fault{Kind: "sts_5xx"})
 	resp := env.mustWrite("import/acme", same)
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || k.RetryAt.IsZero() {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale() || k.RetryAt().IsZero() {
 		t.Fatalf("an unchecked import of the stale key lifted the mark: %v", k)
 	}
 	if !strings.Contains(strings.Join(resp.Warnings, " "), "stays marked stale") {
@@ -226,12 +227,12 @@ func TestImport_OfTheStaleKeyKeepsTheMarkUnlessItWorks(t *testing.T) {
 	// AWS may accept a key that Cisco replaced for some seconds: a check
 	// right after the mark proves nothing.
 	env.mustWrite("import/acme", same)
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale() {
 		t.Fatal("a check right after the stale mark lifted it")
 	}
-	env.clock.Advance(staleCheckSettle)
+	env.clock.Advance(bucketkey.StaleCheckSettle)
 	env.mustWrite("import/acme", same)
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() {
 		t.Fatal("an import that AWS accepted a minute after the mark kept the stale mark")
 	}
 }
@@ -265,8 +266,8 @@ func TestImport_RacingARotationIsRefused(t *testing.T) {
 		t.Fatal("the rotation did not replace the dashboard key")
 	}
 	env.assertServesSimKey("acme")
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Origin != originRotation {
-		t.Fatalf("stored key came from %s", k.Origin)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Origin() != bucketkey.OriginRotation {
+		t.Fatalf("stored key came from %s", k.Origin())
 	}
 }
 
@@ -281,8 +282,8 @@ func TestImport_OfAKeyCiscoReplacedKeepsItsMark(t *testing.T) {
 	env.clock.Advance(2 * time.Minute)
 	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": old.CurrentKeyID,
 		"secret_access_key": old.SecretAccessKey, "key_creation_date": old.KeyCreationDate})
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale || !k.Replaced {
-		t.Fatalf("the import lifted the mark of a key Cisco replaced: stale=%v replaced=%v", k.Stale, k.Replaced)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale() || !k.Replaced() {
+		t.Fatalf("the import lifted the mark of a key Cisco replaced: stale=%v replaced=%v", k.Stale(), k.Replaced())
 	}
 	env.assertTickRotatesOnce(2 * time.Hour)
 }
@@ -298,11 +299,11 @@ func TestImport_ThatLiftsAStaleMarkIsRechecked(t *testing.T) {
 	env.clock.Advance(2 * time.Minute)
 	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID,
 		"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.StaleCleared == "" {
-		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale, k.StaleCleared)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() || k.StaleCleared() == "" {
+		t.Fatalf("the import did not lift the mark: stale=%v stale_cleared=%q", k.Stale(), k.StaleCleared())
 	}
 	env.sim.RefreshKey(testOrgID)
-	env.awaitRemark(recheckOffsets[0])
+	env.awaitRemark(bucketkey.RecheckOffsets[0])
 }
 
 // Importing the lifted key again keeps its re-checks: the import says
@@ -315,7 +316,7 @@ func TestImport_OfALiftedKeyKeepsItsRechecks(t *testing.T) {
 			env.mustWrite("import/acme", map[string]interface{}{"access_key_id": served.CurrentKeyID, "verify": verify,
 				"secret_access_key": served.SecretAccessKey, "key_creation_date": served.KeyCreationDate})
 			env.sim.RefreshKey(testOrgID)
-			env.awaitRemark(recheckOffsets[0])
+			env.awaitRemark(bucketkey.RecheckOffsets[0])
 		})
 	}
 }
@@ -355,7 +356,7 @@ func TestImport_UncheckedReimportKeepsTheStaleMark(t *testing.T) {
 			env := newTestEnv(t)
 			env.configure("acme", nil)
 			env.mustRotate("acme")
-			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+			env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 			if keyCheckOff {
 				env.mustWrite("config/acme", map[string]interface{}{"key_check": false})
 			}
@@ -365,17 +366,17 @@ func TestImport_UncheckedReimportKeepsTheStaleMark(t *testing.T) {
 			if _, err := env.rotate("acme"); err == nil {
 				t.Fatal("want a failed rotation")
 			}
-			if k, _ := env.b.cached("acme"); !k.key.Stale {
+			if k, _ := env.b.cached("acme"); !k.key.Stale() {
 				t.Fatal("setup: not stale")
 			}
 			env.clock.Advance(2 * time.Minute)
 			// The operator re-imports the key the creds showed (verify=false).
-			resp := env.mustWrite("import/acme", map[string]interface{}{"access_key_id": dead.AccessKeyID,
-				"secret_access_key": dead.SecretAccessKey, "key_creation_date": dead.KeyCreationDate.UTC().Format(time.RFC3339), "verify": false})
+			resp := env.mustWrite("import/acme", map[string]interface{}{"access_key_id": dead.AccessKeyID(),
+				"secret_access_key": dead.SecretAccessKey(), "key_creation_date": dead.KeyCreationDate().UTC().Format(time.RFC3339), "verify": false})
 			k, _ = env.b.cached("acme")
 			t.Logf("import warnings %v", resp.Warnings)
-			t.Logf("after re-import: state=%s stale_cleared=%q cisco_current=%s served=%s", k.key.state(), k.key.StaleCleared, env.simOrg().CurrentKeyID, k.key.AccessKeyID)
-			if k.key.state() != "stale" {
+			t.Logf("after re-import: state=%s stale_cleared=%q cisco_current=%s served=%s", k.key.Shown(), k.key.StaleCleared(), env.simOrg().CurrentKeyID, k.key.AccessKeyID())
+			if k.key.Shown() != "stale" {
 				t.Errorf("the stale mark of a key Cisco replaced was dropped by an unchecked re-import")
 			}
 			env.minuteTicks(30)
@@ -397,8 +398,8 @@ func TestImport_UncheckedReimportKeepsTheRejection(t *testing.T) {
 	}
 	env.mustWrite("config/acme", map[string]interface{}{"key_check_interval": "1h"})
 	k, _ := env.b.cached("acme")
-	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": k.key.AccessKeyID,
-		"secret_access_key": k.key.SecretAccessKey, "key_creation_date": k.key.KeyCreationDate.UTC().Format(time.RFC3339), "verify": false})
+	env.mustWrite("import/acme", map[string]interface{}{"access_key_id": k.key.AccessKeyID(),
+		"secret_access_key": k.key.SecretAccessKey(), "key_creation_date": k.key.KeyCreationDate().UTC().Format(time.RFC3339), "verify": false})
 	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
 		t.Fatalf("an unchecked re-import of the rejected key shows it %v", st)
 	}

@@ -99,7 +99,7 @@ func TestMetrics_KeyCheckGauges(t *testing.T) {
 	env.configureOwnOrg("nokey", nil)
 	env.configure("acme", map[string]interface{}{"key_check_interval": "10m"})
 	env.mustRotate("acme")
-	k := env.waitKey("acme", func(k *keyState) bool { return !k.CheckedAt.IsZero() })
+	k := env.waitKey("acme", func(k *keyState) bool { return !k.CheckedAt().IsZero() })
 	env.configureOwnOrg("unchecked", map[string]interface{}{"key_check_interval": 0})
 	env.mustRotate("unchecked")
 	families, _ := env.scrape()
@@ -109,8 +109,8 @@ func TestMetrics_KeyCheckGauges(t *testing.T) {
 	if v := gaugeValue(t, families, keyMissingMetric, "acme"); v != 0 {
 		t.Fatalf("%s{acme} = %v, want 0", keyMissingMetric, v)
 	}
-	if v := gaugeValue(t, families, lastCheckedMetric, "acme"); v != float64(k.CheckedAt.Unix()) {
-		t.Fatalf("%s{acme} = %v, want %d", lastCheckedMetric, v, k.CheckedAt.Unix())
+	if v := gaugeValue(t, families, lastCheckedMetric, "acme"); v != float64(k.CheckedAt().Unix()) {
+		t.Fatalf("%s{acme} = %v, want %d", lastCheckedMetric, v, k.CheckedAt().Unix())
 	}
 	if v := gaugeValue(t, families, checkIntervalMetric, "acme"); v != 600 {
 		t.Fatalf("%s{acme} = %v, want 600", checkIntervalMetric, v)

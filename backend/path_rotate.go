@@ -47,9 +47,9 @@ func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *
 			return resp, err
 		}
 		return &logical.Response{Data: map[string]interface{}{
-			"access_key_id": k.AccessKeyID,
-			"version":       k.Version,
-			"rotates_at":    formatTime(k.GracefulAt),
+			"access_key_id": k.AccessKeyID(),
+			"version":       k.Version(),
+			"rotates_at":    formatTime(k.GracefulAt()),
 		}}, nil
 	}
 	k, err := b.rotate(ctx, req.Storage, name, triggerManual)

@@ -34,7 +34,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	if e == nil {
 		return resp, err
 	}
-	if !e.key.hasKey() {
+	if !e.key.HasKey() {
 		return noKeyResponse(req.MountPoint, name), nil
 	}
 	// The check runs without the name's lock: a rotation must not wait
@@ -51,8 +51,8 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	}
 
 	data := map[string]interface{}{
-		"access_key_id": checked.AccessKeyID,
-		"version":       checked.Version,
+		"access_key_id": checked.AccessKeyID(),
+		"version":       checked.Version(),
 		"result":        string(r.Outcome),
 		"checked_at":    now.UTC().Format(time.RFC3339),
 		"sts_url":       cfg.stsURL(),
@@ -64,7 +64,7 @@ func (b *backend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *
 	if r.Outcome != stscheck.Valid {
 		resp.AddWarning("the served key did not pass the check: " + r.String())
 	}
-	if current == nil || current.key == nil || current.key.Version != checked.Version {
+	if current == nil || current.key == nil || current.key.Version() != checked.Version() {
 		resp.AddWarning("a new key was stored while this one was checked; check again to check the new key")
 	}
 	return resp, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
 )
 
@@ -56,12 +57,13 @@ func newScheduler(b *backend) *scheduler {
 // rotation, a check of its key or a deadline log line. The caller holds
 // s.mu.
 func (s *scheduler) nextAction(name string, e *orgEntry, now time.Time) (time.Time, bool) {
-	at, ok := nextRotation(e.config, e.key, now)
-	if check, due := nextCheck(name, e.config, e.key); due && (!ok || check.Before(at)) {
+	f := e.config.facts()
+	at, ok := bucketkey.NextRotation(e.key, f, now)
+	if check, due := bucketkey.NextCheck(name, e.key, f); due && (!ok || check.Before(at)) {
 		at, ok = check, true
 	}
-	if k := e.key; k.hasKey() {
-		warnAt := k.expiresAt().Add(-deadlineWarning)
+	if k := e.key; k.HasKey() {
+		warnAt := k.ExpiresAt().Add(-deadlineWarning)
 		if last, warned := s.warned[name]; warned && !last.Before(warnAt) {
 			warnAt = last.Add(warnEvery)
 		}
@@ -218,12 +220,13 @@ func (s *scheduler) sortDue(ctx context.Context, st logical.Storage, due []strin
 		s.warnDeadline(name, e, now)
 		// Checks run even when a rotation is due: one that keeps failing
 		// (a revoked API key) must not leave a dead key unwatched.
-		if at, ok := nextCheck(name, e.config, e.key); ok && !at.After(now) && len(checks) < maxChecksPerTick {
+		f := e.config.facts()
+		if at, ok := bucketkey.NextCheck(name, e.key, f); ok && !at.After(now) && len(checks) < maxChecksPerTick {
 			if done, started := b.startCheck(st, name, e.key); started {
 				checks = append(checks, done)
 			}
 		}
-		if at, ok := nextRotation(e.config, e.key, now); ok && !at.After(now) {
+		if at, ok := bucketkey.NextRotation(e.key, f, now); ok && !at.After(now) {
 			rotations, rotating[name] = append(rotations, name), true
 			continue
 		}
@@ -233,7 +236,7 @@ func (s *scheduler) sortDue(ctx context.Context, st logical.Storage, due []strin
 		s.awaitChecks(ctx, checks)
 		for _, name := range s.popDue(b.now()) {
 			if e, _ := b.cached(name); e != nil && !rotating[name] {
-				if at, ok := healDue(e.config, e.key); ok && !at.After(b.now()) {
+				if at, ok := bucketkey.HealDue(e.key, e.config.facts()); ok && !at.After(b.now()) {
 					rotations, rotating[name] = append(rotations, name), true
 					continue
 				}
@@ -268,11 +271,11 @@ func (s *scheduler) rotateDue(ctx context.Context, st logical.Storage, name stri
 	b := s.b
 	trigger := triggerScheduled
 	if e, _ := b.cached(name); e != nil && e.key != nil {
-		if e.key.Stale {
+		if e.key.Stale() {
 			trigger = triggerRecovery
-		} else if _, ok := healDue(e.config, e.key); ok {
+		} else if _, ok := bucketkey.HealDue(e.key, e.config.facts()); ok {
 			trigger = triggerHeal
-		} else if !e.key.GracefulAt.IsZero() {
+		} else if !e.key.GracefulAt().IsZero() {
 			trigger = triggerGraceful
 		}
 	}
@@ -305,6 +308,6 @@ func (s *scheduler) warnDeadline(name string, e *orgEntry, now time.Time) {
 	}
 	s.warned[name] = now
 	s.mu.Unlock()
-	s.b.logger.Error("S3 bucket key nears Cisco's 90-day lockout", "name", name, "access_key_id", e.key.AccessKeyID,
-		"expires_at", e.key.expiresAt().Format(time.RFC3339), "last_rotation_error", e.key.LastError)
+	s.b.logger.Error("S3 bucket key nears Cisco's 90-day lockout", "name", name, "access_key_id", e.key.AccessKeyID(),
+		"expires_at", e.key.ExpiresAt().Format(time.RFC3339), "last_rotation_error", e.key.LastError())
 }

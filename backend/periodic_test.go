@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
@@ -129,7 +130,7 @@ func TestScheduler_AmbiguousFailureRecoversEarly(t *testing.T) {
 	if creds.Data["key_state"] != "current" {
 		t.Fatalf("after recovery key_state = %v", creds.Data["key_state"])
 	}
-	if !hasEvent(env, eventRotate, "trigger", triggerRecovery) {
+	if !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerRecovery) {
 		t.Fatal("no recovery event")
 	}
 }
@@ -349,7 +350,7 @@ func TestScheduler_TickDoesNotWaitOnAnUnrelatedLockPastItsBudget(t *testing.T) {
 	}
 	<-released
 	env.tick() // what did not start is still due
-	if k, _ := getKey(t0ctx, env.storage, due); k.Version != 2 {
-		t.Fatalf("%s was not rotated once the lock was free: version %d", due, k.Version)
+	if k, _ := getKey(t0ctx, env.storage, due); k.Version() != 2 {
+		t.Fatalf("%s was not rotated once the lock was free: version %d", due, k.Version())
 	}
 }

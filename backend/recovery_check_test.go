@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
@@ -38,7 +39,7 @@ func (e *testEnv) waitProbesIdle() {
 func (e *testEnv) assertRecovers() {
 	e.t.Helper()
 	e.tick()
-	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale || k.AccessKeyID != e.simOrg().CurrentKeyID {
+	if k, _ := getKey(t0ctx, e.storage, "acme"); k.Stale() || k.AccessKeyID() != e.simOrg().CurrentKeyID {
 		e.t.Fatalf("the tick did not recover the re-marked key: %v", k)
 	}
 }
@@ -54,21 +55,21 @@ func TestRecovery_StaleKeyThatStillWorksIsNotRotated(t *testing.T) {
 	if _, err := env.rotate("acme"); err == nil {
 		t.Fatal("the rotation should have failed")
 	}
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale() {
 		t.Fatal("an ambiguous failure should mark the key stale")
 	}
 	rotations := env.simOrg().Rotations
 	env.clock.Advance(2 * time.Hour)
 	env.tick()
 	k, _ := getKey(t0ctx, env.storage, "acme")
-	if k.Stale || k.AccessKeyID != served || env.simOrg().Rotations != rotations {
-		t.Fatalf("after recovery: stale=%v key=%s (served %s), Cisco rotations %d→%d", k.Stale, k.AccessKeyID, served, rotations, env.simOrg().Rotations)
+	if k.Stale() || k.AccessKeyID() != served || env.simOrg().Rotations != rotations {
+		t.Fatalf("after recovery: stale=%v key=%s (served %s), Cisco rotations %d→%d", k.Stale(), k.AccessKeyID(), served, rotations, env.simOrg().Rotations)
 	}
-	if !strings.Contains(k.StaleCleared, "Cisco did not replace it") || k.VerifiedAt.IsZero() || !k.RetryAt.IsZero() {
-		t.Fatalf("lifted mark: stale_cleared=%q verified=%v retry=%v", k.StaleCleared, k.VerifiedAt, k.RetryAt)
+	if !strings.Contains(k.StaleCleared(), "Cisco did not replace it") || k.VerifiedAt().IsZero() || !k.RetryAt().IsZero() {
+		t.Fatalf("lifted mark: stale_cleared=%q verified=%v retry=%v", k.StaleCleared(), k.VerifiedAt(), k.RetryAt())
 	}
 	cfg := env.mustRead("config/acme")
-	if cfg.Data["stale_cleared"] != k.StaleCleared || cfg.Data["key_state"] != "current" {
+	if cfg.Data["stale_cleared"] != k.StaleCleared() || cfg.Data["key_state"] != "current" {
 		t.Fatalf("config read: stale_cleared=%v key_state=%v", cfg.Data["stale_cleared"], cfg.Data["key_state"])
 	}
 	env.assertServesSimKey("acme")
@@ -101,7 +102,7 @@ func TestRecovery_StaleKeyThatDoesNotPassIsRotated(t *testing.T) {
 				t.Fatalf("Cisco rotations %d→%d, want one recovery rotation", rotations, got)
 			}
 			env.assertServesSimKey("acme")
-			if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+			if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() {
 				t.Fatal("still stale after the recovery rotation")
 			}
 		})
@@ -116,9 +117,9 @@ func TestRecovery_YoungMarkOnAWorkingKeyWaitsForAProvingCheck(t *testing.T) {
 	env := newTestEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d"})
 	env.mustRotate("acme")
-	k := env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
-	if _, err := framework.PutWAL(t0ctx, env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: k.Version,
-		PrevAccessKeyID: k.AccessKeyID, Started: env.clock.Now()}); err != nil {
+	k := env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
+	if _, err := framework.PutWAL(t0ctx, env.storage, walKindRotate, &rotationWAL{Name: "acme", Version: k.Version(),
+		PrevAccessKeyID: k.AccessKeyID(), Started: env.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	restarted := env.sibling()
@@ -134,8 +135,8 @@ func TestRecovery_YoungMarkOnAWorkingKeyWaitsForAProvingCheck(t *testing.T) {
 		}
 	}
 	stored, _ := getKey(t0ctx, env.storage, "acme")
-	if stored.Stale || stored.StaleCleared == "" {
-		t.Fatalf("a minute after the mark: stale=%v stale_cleared=%q", stored.Stale, stored.StaleCleared)
+	if stored.Stale() || stored.StaleCleared() == "" {
+		t.Fatalf("a minute after the mark: stale=%v stale_cleared=%q", stored.Stale(), stored.StaleCleared())
 	}
 	restarted.assertServesSimKey("acme")
 }
@@ -195,9 +196,9 @@ func TestRecovery_LiftedKeyThatAWSLaterRejectsIsRecovered(t *testing.T) {
 	if _, ok := env.sim.RefreshKey(testOrgID); !ok { // the late call lands
 		t.Fatal("the simulator refused the refresh")
 	}
-	k := env.awaitRemark(recheckOffsets[0])
-	if !strings.Contains(k.LastError, "Cisco replaced it after all") || k.CheckResult != stscheck.Invalid {
-		t.Fatalf("re-marked key: error %q, check %s", k.LastError, k.CheckResult)
+	k := env.awaitRemark(bucketkey.RecheckOffsets[0])
+	if !strings.Contains(k.LastError(), "Cisco replaced it after all") || k.CheckResult() != stscheck.Invalid {
+		t.Fatalf("re-marked key: error %q, check %s", k.LastError(), k.CheckResult())
 	}
 	before := env.simOrg().Rotations
 	env.tick()
@@ -234,9 +235,9 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 	before := checks()
 	env.clock.Advance(20 * time.Minute)
 	env.tick()
-	k := env.waitKey("acme", func(k *keyState) bool { return k.RechecksDone > 0 })
-	if k.RechecksDone != len(recheckOffsets) || checks() != before+1 {
-		t.Fatalf("after the window: %d re-checks recorded, %d STS calls; want %d and 1", k.RechecksDone, checks()-before, len(recheckOffsets))
+	k := env.waitKey("acme", func(k *keyState) bool { return k.RechecksDone() > 0 })
+	if k.RechecksDone() != len(bucketkey.RecheckOffsets) || checks() != before+1 {
+		t.Fatalf("after the window: %d re-checks recorded, %d STS calls; want %d and 1", k.RechecksDone(), checks()-before, len(bucketkey.RecheckOffsets))
 	}
 	env.clock.Advance(time.Hour)
 	env.tick()
@@ -251,11 +252,11 @@ func TestRecovery_RechecksEndWithTheWindow(t *testing.T) {
 // refusing key writes, and waits for the re-mark to be tried.
 func (e *testEnv) remarkWithStorageRefusing() {
 	e.t.Helper()
-	e.clock.Advance(recheckOffsets[0])
+	e.clock.Advance(bucketkey.RecheckOffsets[0])
 	e.tick()
-	e.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt.IsZero() })
+	e.waitKey("acme", func(k *keyState) bool { return !k.RejectedAt().IsZero() })
 	e.storage.setFailPut(failKeyPuts(-1))
-	e.clock.Advance(rejectionConfirmAfter)
+	e.clock.Advance(bucketkey.RejectionConfirmAfter)
 	e.tick()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(e.logs.String(), "could not store the stale mark of a rejected key") {
@@ -278,8 +279,8 @@ func TestRecovery_RemarkThatStorageRefusesSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted.tick()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale && k.AccessKeyID != env.simOrg().CurrentKeyID {
-		t.Fatalf("after a restart the rejected key %s is served as current", k.AccessKeyID)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); !k.Stale() && k.AccessKeyID() != env.simOrg().CurrentKeyID {
+		t.Fatalf("after a restart the rejected key %s is served as current", k.AccessKeyID())
 	}
 	restarted.assertServesSimKey("acme")
 }
@@ -295,11 +296,11 @@ func TestRecovery_LiftWhoseScheduledRotationFailsIsRechecked(t *testing.T) {
 	env.injectFault(ciscosim.Fault{Kind: "error200", Count: 1000})
 	env.clock.Advance(2 * time.Hour)
 	env.tick()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.RecheckFrom.IsZero() || k.ConsecutiveFailures == 0 {
-		t.Fatalf("want a lifted key whose rotation failed: %v, failures %d", k, k.ConsecutiveFailures)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() || k.RecheckFrom().IsZero() || k.ConsecutiveFailures() == 0 {
+		t.Fatalf("want a lifted key whose rotation failed: %v, failures %d", k, k.ConsecutiveFailures())
 	}
 	env.sim.RefreshKey(testOrgID) // the timed-out call lands
-	env.awaitRemark(recheckOffsets[0])
+	env.awaitRemark(bucketkey.RecheckOffsets[0])
 }
 
 // A re-check that falls while key_check is off runs once it is on again.
@@ -307,10 +308,10 @@ func TestRecovery_RechecksSurviveKeyCheckTurnedOffAndOn(t *testing.T) {
 	env := newLiftedEnv(t)
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": false})
 	env.sim.RefreshKey(testOrgID)
-	env.clock.Advance(recheckOffsets[0])
+	env.clock.Advance(bucketkey.RecheckOffsets[0])
 	env.tick()
 	env.waitProbesIdle()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() {
 		t.Fatal("a key was checked with key_check off")
 	}
 	env.configure("acme", map[string]interface{}{"rotation_period": "30d", "key_check": true})
@@ -327,8 +328,8 @@ func TestRecovery_RecheckWithoutAnAnswerIsTriedAgain(t *testing.T) {
 	env.clock.Advance(20 * time.Minute)
 	env.tick()
 	env.waitProbesIdle()
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale || k.RechecksDone != 0 {
-		t.Fatalf("after a re-check without an answer: stale=%v, re-checks done %d; want not stale, 0", k.Stale, k.RechecksDone)
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k.Stale() || k.RechecksDone() != 0 {
+		t.Fatalf("after a re-check without an answer: stale=%v, re-checks done %d; want not stale, 0", k.Stale(), k.RechecksDone())
 	}
 	env.awaitRemark(time.Minute)
 }
@@ -353,7 +354,7 @@ func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
 		env.tick()
 		env.waitProbesIdle()
 	}
-	if k, _ := getKey(t0ctx, env.storage, "acme"); k == nil || k.Stale {
+	if k, _ := getKey(t0ctx, env.storage, "acme"); k == nil || k.Stale() {
 		t.Fatalf("the working key's mark was not lifted: %+v", k)
 	}
 	if env.simOrg().Rotations != rotations {
@@ -388,9 +389,9 @@ func TestRecovery_RecheckOfAKeyAlreadyRejectedMarksItStale(t *testing.T) {
 	if st := env.mustRead("creds/acme").Data["key_state"]; st != "rejected" {
 		t.Fatalf("key_state %v after two rejections a minute apart, want rejected", st)
 	}
-	env.clock.Advance(recheckOffsets[0])
+	env.clock.Advance(bucketkey.RecheckOffsets[0])
 	env.tick()
-	env.waitKey("acme", func(k *keyState) bool { return k.Stale || k.Version > 1 })
+	env.waitKey("acme", func(k *keyState) bool { return k.Stale() || k.Version() > 1 })
 	env.tick()
 	env.waitSimIdle()
 	env.assertServesSimKey("acme")

@@ -15,18 +15,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
-)
-
-// Triggers of a rotation, reported in events.
-const (
-	triggerManual    = "manual"
-	triggerScheduled = "scheduled"
-	triggerRecovery  = "recovery"
-	// triggerHeal rotates a key that AWS rejects after accepting it.
-	triggerHeal = "heal"
-	// triggerGraceful runs a graceful rotation that an operator asked for.
-	triggerGraceful = "graceful"
 )
 
 // rotationCall lets concurrent rotate requests share one Cisco call.
@@ -105,25 +95,28 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		if err := o.adoptNewerStoredKey(ctx); err != nil {
 			return nil, err
 		}
-		if at, ok := nextRotation(o.e.config, o.e.key, b.now()); !ok || at.After(b.now()) {
+		if at, ok := bucketkey.NextRotation(o.e.key, o.e.config.facts(), b.now()); !ok || at.After(b.now()) {
 			return nil, errNotDue
 		}
 	}
 	if trigger == triggerHeal {
 		if other := b.sharingCiscoOrg(name, o.e.config); other != "" {
-			o.blockHeal(ctx, other)
+			ev := bucketkey.HealBlocked{Other: other, Reason: sharedOrgMessage(other)}
+			if _, _, err := o.step(ctx, ev, trigger); err != nil {
+				b.logger.Warn("could not store why the heal is blocked", "name", name, "error", err)
+			}
 			return nil, errNotDue
 		}
 	}
 	e := o.e
 	if !b.writeSafe() {
-		o.recordFailure(ctx, logical.ErrReadOnly, trigger, "", b.now())
+		o.recordFailure(ctx, logical.ErrReadOnly, trigger, "")
 		return nil, logical.ErrReadOnly
 	}
 	if trigger == triggerRecovery {
 		checked, rotate, err := o.useStaleCheck(ctx, staleChecked)
 		if err != nil {
-			o.recordFailure(ctx, err, trigger, "", b.now())
+			o.recordFailure(ctx, err, trigger, "")
 			return nil, err
 		}
 		if !rotate {
@@ -132,7 +125,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 			return checked, errNotDue
 		}
 		if checked != nil {
-			trigger = triggerScheduled
+			trigger = triggerScheduled // the schedule rotates the lifted key
 		}
 		e = o.e
 	}
@@ -141,7 +134,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		// Cisco's rate limit or the caller's deadline only postpone; a busy
 		// API key is a failed attempt.
 		if errors.Is(err, cisco.ErrAPIKeyBusy) {
-			o.recordFailure(ctx, err, trigger, "", b.now())
+			o.recordFailure(ctx, err, trigger, "")
 		}
 		return nil, err
 	}
@@ -152,7 +145,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	ctx = context.WithoutCancel(ctx)
 	walID, err := putRotationWAL(ctx, s, name, e.key, b.now())
 	if err != nil {
-		o.recordFailure(ctx, err, trigger, "", b.now())
+		o.recordFailure(ctx, err, trigger, "")
 		return nil, err
 	}
 	issued, callErr := b.client(name, e.config).RotateKey(ctx)
@@ -162,60 +155,41 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 		if errors.As(callErr, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
 			b.resetClient(name)
 		}
-		o.recordFailure(ctx, callErr, trigger, walID, now)
+		o.recordFailure(ctx, callErr, trigger, walID)
 		return nil, callErr
 	}
 	if issued.CreationDateMissing {
 		b.logger.Warn("Cisco's reply had no readable keyCreationDate; using the time of the reply", "name", name, "access_key_id", issued.AccessKeyID)
-	} else if !datesAgree(issued.CreationDate, now) {
+	} else if !bucketkey.DatesAgree(issued.CreationDate, now) {
 		b.logger.Warn("Cisco's keyCreationDate is far from the time of the rotation; the key's age counts from the rotation",
 			"name", name, "access_key_id", issued.AccessKeyID, "key_creation_date", issued.CreationDate.Format(time.RFC3339),
 			"rotated_at", now.Format(time.RFC3339))
 	}
-	next := successor(e.key, *issued, originRotation, now)
-	next.SettledRotation, next.Trigger = walID, trigger
-	switch trigger {
-	case triggerHeal:
-		next.StormGuardFrom = now
-	case triggerManual:
-		next.StormGuardFrom = time.Time{} // an operator acted: the guard ends
-	}
-	if e.key != nil && e.key.Stale {
-		// A Cisco call of the stale episode may still land: re-check.
-		next.RecheckFrom = now
-	}
+	prev := o.e.key
+	next, eff := bucketkey.Step(prev, bucketkey.Rotated{Issued: *issued, WALID: walID, Trigger: trigger}, e.config.facts(), now)
 	if err := o.putKey(ctx, next); err != nil {
-		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID, now)
+		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID)
 	}
 	b.deleteRotationWAL(ctx, s, name, walID)
 	o.setKey(next)
-	b.metrics.rotations.WithLabelValues(name, trigger, "success").Inc()
-	b.logger.Info("rotated the S3 bucket key", "name", name, "version", next.Version, "access_key_id", next.AccessKeyID, "trigger", trigger)
-	b.sendEvent(ctx, eventRotate, name, next.Version, trigger, "")
-	b.probeRotatedKey(s, name, e.config, next)
+	o.emit(ctx, next, eff, trigger)
+	if eff.Probe {
+		b.probeRotatedKey(s, name, e.config, next)
+	}
 	return next, nil
 }
 
 // storeLostKey records that Cisco replaced the key and the new one could
 // not be stored: the served key is dead. The stale mark is stored if
 // storage takes it; else the WAL entry stays, so a restart sees it too.
-func (o *lockedOrg) storeLostKey(ctx context.Context, lostID string, cause error, trigger, walID string, now time.Time) error {
-	b, s, name := o.b, o.s, o.name
-	lostErr := &lostKeyError{name: name, accessKeyID: lostID, cause: cause}
-	b.logger.Error("the key Cisco issued could not be stored and is lost; a new rotation is needed",
-		"name", name, "access_key_id", lostID, "error", cause)
-	failed := failedCopy(o.e.key)
-	failed.markFailed(lostErr.Error(), now, true, true)
-	failed.Replaced = true
-	failed.SettledRotation = walID
-	if err := o.putKey(ctx, failed); err != nil {
-		b.walPending.Store(true)
+func (o *lockedOrg) storeLostKey(ctx context.Context, lostID string, cause error, trigger, walID string) error {
+	lostErr := &lostKeyError{name: o.name, accessKeyID: lostID, cause: cause}
+	ev := bucketkey.Lost{IssuedID: lostID, Message: lostErr.Error(), Cause: cause.Error(), WALID: walID, Trigger: trigger, Jitter: jitter()}
+	if _, _, err := o.step(ctx, ev, trigger); err != nil {
+		o.b.walPending.Store(true)
 	} else {
-		b.deleteRotationWAL(ctx, s, name, walID)
+		o.b.deleteRotationWAL(ctx, o.s, o.name, walID)
 	}
-	o.setKey(failed)
-	b.metrics.rotations.WithLabelValues(name, trigger, "lost").Inc()
-	b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, lostErr.Error())
 	return lostErr
 }
 
@@ -236,19 +210,11 @@ func (e *lostKeyError) Unwrap() error { return e.cause }
 // Ambiguous failures mark the key stale; scheduled ones retry with
 // backoff. walID is the attempt's WAL entry, empty when the attempt ended
 // before Cisco was called.
-func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, walID string, now time.Time) {
+func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, walID string) {
 	b, s, name := o.b, o.s, o.name
 	ctx = context.WithoutCancel(ctx)
-	failed := failedCopy(o.e.key)
-	ambiguous := cisco.IsAmbiguous(callErr)
-	failed.markFailed(callErr.Error(), now, ambiguous, trigger != triggerManual)
-	if ambiguous && trigger == triggerHeal {
-		failed.StormGuardFrom = now // Cisco may have rotated for the heal
-	}
-	if walID != "" {
-		failed.SettledRotation = walID
-	}
-	if err := o.putKey(ctx, failed); err != nil {
+	ev := bucketkey.Failed{Message: callErr.Error(), Ambiguous: cisco.IsAmbiguous(callErr), Trigger: trigger, WALID: walID, Jitter: jitter()}
+	if _, _, err := o.step(ctx, ev, trigger); err != nil {
 		// Keep the WAL: the next tick or a restart settles it again.
 		b.logger.Error("could not store the rotation failure", "name", name, "error", err)
 		if walID != "" {
@@ -257,24 +223,7 @@ func (o *lockedOrg) recordFailure(ctx context.Context, callErr error, trigger, w
 	} else if walID != "" {
 		b.deleteRotationWAL(ctx, s, name, walID)
 	}
-	o.setKey(failed)
-	b.metrics.rotations.WithLabelValues(name, trigger, "failure").Inc()
-	level := b.logger.Warn
-	if ambiguous {
-		level = b.logger.Error
-	}
-	level("rotation failed", "name", name, "trigger", trigger, "ambiguous", ambiguous,
-		"consecutive_failures", failed.ConsecutiveFailures, "error", callErr.Error())
-	b.sendEvent(ctx, eventRotateFail, name, failed.Version, trigger, callErr.Error())
 }
-
-const (
-	eventRotate     = "cisco-s3/rotate"
-	eventRotateFail = "cisco-s3/rotate-fail"
-	// eventKeyRejected: AWS rejects the served key, which it accepted
-	// before: the key is dead.
-	eventKeyRejected = "cisco-s3/key-rejected"
-)
 
 // sendEvent emits a rotation event. Metadata never holds a secret.
 func (b *backend) sendEvent(ctx context.Context, eventType, name string, version int, trigger, errText string) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/helper/consts"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/cisco"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
@@ -24,10 +25,10 @@ func TestScheduler_Events(t *testing.T) {
 	env.injectFault(ciscosim.Fault{Kind: "error200"})
 	_, _ = env.rotate("acme")
 
-	if !hasEvent(env, eventRotate, "trigger", triggerManual) || !hasEvent(env, eventRotate, "trigger", triggerScheduled) {
+	if !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerManual) || !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerScheduled) {
 		t.Fatal("missing rotate events")
 	}
-	if !hasEvent(env, eventRotateFail, "error", "Cisco: Internal error") {
+	if !hasEvent(env, bucketkey.NoticeRotateFail, "error", "Cisco: Internal error") {
 		t.Fatal("missing rotate-fail event")
 	}
 	secret := env.simOrg().SecretAccessKey
@@ -147,7 +148,7 @@ func TestRotation_LostKeyStateIsStored(t *testing.T) {
 	}
 	env.storage.setFailPut(nil)
 	stored, err := getKey(t.Context(), env.storage, "acme")
-	if err != nil || stored == nil || !stored.Stale || stored.LastError == "" {
+	if err != nil || stored == nil || !stored.Stale() || stored.LastError() == "" {
 		t.Fatalf("stored key after a lost key: %v %v", stored, err)
 	}
 }
@@ -455,7 +456,7 @@ func TestRotation_NewKeyOutlastsABriefStorageOutage(t *testing.T) {
 			if creds := env.mustRead("creds/acme"); creds.Data["access_key_id"] != current || creds.Data["key_state"] != "current" {
 				t.Fatalf("creds serve %v (%v), Cisco's key is %s", creds.Data["access_key_id"], creds.Data["key_state"], current)
 			}
-			if stored, err := getKey(t.Context(), env.storage, "acme"); err != nil || stored == nil || stored.AccessKeyID != current {
+			if stored, err := getKey(t.Context(), env.storage, "acme"); err != nil || stored == nil || stored.AccessKeyID() != current {
 				t.Fatalf("stored key %v, %v; want %s", stored, err, current)
 			}
 		})

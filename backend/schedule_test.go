@@ -30,27 +30,6 @@ func FuzzParseRotationSchedule(f *testing.F) {
 	})
 }
 
-func TestScheduler_NeverPastTheLockout(t *testing.T) {
-	// Automated rotation can never leave a key past 89 days, even when a
-	// schedule's window keeps being missed.
-	cfg := &orgConfig{RotationPeriod: 89*24*time.Hour + 23*time.Hour}
-	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	next, ok := nextRotation(cfg, k, k.KeyCreationDate)
-	if !ok || next.After(k.KeyCreationDate.Add(maxRotationGap)) {
-		t.Fatalf("next = %v", next)
-	}
-	sched, err := parseRotationSchedule("0 3 1 * *", k.KeyCreationDate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = &orgConfig{RotationSchedule: "0 3 1 * *", RotationWindow: time.Hour, parsed: sched}
-	now := k.KeyCreationDate.Add(88 * 24 * time.Hour)
-	next, _ = nextRotation(cfg, k, now)
-	if next.After(k.KeyCreationDate.Add(maxRotationGap)) {
-		t.Fatalf("schedule pushed the rotation to %v, past 89 days", next)
-	}
-}
-
 func TestScheduleGapGuard(t *testing.T) {
 	cases := map[string]bool{
 		"* * * * *":        true,
@@ -72,58 +51,6 @@ func TestScheduleGapGuard(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "90 days old") {
 				t.Fatalf("rejection does not say why: %v", err)
-			}
-		})
-	}
-}
-
-func TestScheduler_BackoffSequence(t *testing.T) {
-	for n, base := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour} {
-		for i := 0; i < 50; i++ {
-			d := retryBackoff(n + 1)
-			if d < base || d > base+base/4 || d > time.Hour {
-				t.Fatalf("retry %d waits %v, want within [%v, %v] and at most 1h", n+1, d, base, min(base+base/4, time.Hour))
-			}
-		}
-	}
-}
-
-// Retries of a definite failure stay inside the schedule's window, or wait
-// for the next run, and never go past the 89-day limit; a stale key is
-// recovered at once.
-func TestSchedule_RetriesStayInsideTheWindow(t *testing.T) {
-	monday3 := time.Date(2026, 1, 12, 3, 0, 0, 0, time.UTC)
-	sched, err := parseRotationSchedule("0 3 * * 1", monday3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &orgConfig{RotationSchedule: "0 3 * * 1", RotationWindow: time.Hour, parsed: sched}
-	k := &keyState{AccessKeyID: "AKIAEXAMPLE000000001", KeyCreationDate: monday3.AddDate(0, 0, -7), LastVaultRotation: monday3.AddDate(0, 0, -7)}
-	cases := map[string]struct {
-		retry time.Time
-		stale bool
-		want  time.Time
-	}{
-		"inside the window":              {monday3.Add(31 * time.Minute), false, monday3.Add(31 * time.Minute)},
-		"after the window: next run":     {monday3.Add(65 * time.Minute), false, monday3.AddDate(0, 0, 7)},
-		"stale keys recover at once":     {monday3.Add(65 * time.Minute), true, monday3.Add(65 * time.Minute)},
-		"never past the 89-day limit":    {k.issuedAt().Add(maxRotationGap - time.Hour), false, k.issuedAt().Add(maxRotationGap)},
-		"a retry at the limit stays put": {k.issuedAt().Add(maxRotationGap + time.Hour), false, k.issuedAt().Add(maxRotationGap + time.Hour)},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			kk := *k
-			kk.RetryAt, kk.Stale = tc.retry, tc.stale
-			if name == "never past the 89-day limit" || name == "a retry at the limit stays put" {
-				// Only the limit matters here: a schedule whose next run is far.
-				kk.KeyCreationDate = monday3.AddDate(0, 0, -88)
-				kk.LastVaultRotation = kk.KeyCreationDate
-				kk.RetryAt = kk.issuedAt().Add(tc.retry.Sub(k.issuedAt()))
-				tc.want = kk.issuedAt().Add(tc.want.Sub(k.issuedAt()))
-			}
-			got, ok := nextRotation(cfg, &kk, monday3)
-			if !ok || !got.Equal(tc.want) {
-				t.Fatalf("next = %v, want %v", got, tc.want)
 			}
 		})
 	}

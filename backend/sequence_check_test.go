@@ -43,6 +43,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/rotation"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
@@ -180,8 +181,8 @@ func (h *history) check(st *step) {
 			}
 			if d["key_state"] != "stale" {
 				// not stale: no recovery to be due
-			} else if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(maxRetryBackoff)) {
-				h.fail("%s is stale but its recovery is not due within %s: next_vault_rotation %v", name, maxRetryBackoff, d["next_vault_rotation"])
+			} else if next := parseTimeField(d["next_vault_rotation"]); next.IsZero() || next.After(now.Add(bucketkey.MaxRetryBackoff)) {
+				h.fail("%s is stale but its recovery is not due within %s: next_vault_rotation %v", name, bucketkey.MaxRetryBackoff, d["next_vault_rotation"])
 			}
 		}
 
@@ -315,7 +316,7 @@ func (h *history) checkNothingDue(name string, d map[string]interface{}, now tim
 	// retry: Cisco did not answer then.
 	age := now.Sub(m.issuedAt)
 	next := parseTimeField(d["next_vault_rotation"])
-	retrying := d["consecutive_failures"] != 0 && !next.IsZero() && !next.After(now.Add(maxRetryBackoff))
+	retrying := d["consecutive_failures"] != 0 && !next.IsZero() && !next.After(now.Add(bucketkey.MaxRetryBackoff))
 	if age > maxRotationGap && !retrying {
 		h.fail("after a tick that Cisco answered, %s serves a key %s old", name, age)
 	}
@@ -354,7 +355,7 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 		// needless: Cisco had not replaced the served key.
 		needless := m != nil && m.served != "" && m.served == h.prevSim.Orgs[m.orgID].CurrentKeyID
 		switch string(ev.Type) {
-		case eventRotate:
+		case bucketkey.NoticeRotate:
 			if trigger == triggerHeal && m != nil {
 				sequenceCoverage.heals.Add(1)
 				// Over many ticks the served key may have changed since the
@@ -364,7 +365,7 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 				}
 			}
 			if m != nil && needless && (trigger == triggerHeal || trigger == triggerRecovery && m.remarkedSinceRotation) {
-				if !m.lastNeedless.IsZero() && now.Sub(m.lastNeedless) < healCooldown {
+				if !m.lastNeedless.IsZero() && now.Sub(m.lastNeedless) < bucketkey.HealCooldown {
 					h.fail("a second %s rotation of %s's working key %s within a day of the one at %s: STS lies, Cisco did not replace it",
 						trigger, name, m.served, m.lastNeedless.Format(time.RFC3339))
 				}
@@ -382,7 +383,7 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 				h.fail("a %s rotation of %s right after another rotation at the same instant: a double rotation", trigger, name)
 			}
 			h.lastRotated[name] = now
-		case eventRotateFail:
+		case bucketkey.NoticeRotateFail:
 			failed[name] = true
 			delete(h.lastRotated, name)
 			if strings.Contains(fields["error"].GetStringValue(), "Cisco replaced it after all") {
@@ -390,7 +391,7 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 				if m != nil {
 					m.remarkedSinceRotation = true
 					if needless {
-						if !m.lastNeedlessRemark.IsZero() && now.Sub(m.lastNeedlessRemark) < healCooldown {
+						if !m.lastNeedlessRemark.IsZero() && now.Sub(m.lastNeedlessRemark) < bucketkey.HealCooldown {
 							h.fail("%s's working key %s marked stale again within a day of the re-mark at %s", name, m.served, m.lastNeedlessRemark.Format(time.RFC3339))
 						}
 						m.lastNeedlessRemark = now
@@ -413,7 +414,7 @@ func (h *history) checkRejectedEvents() {
 	for _, ev := range events {
 		fields := ev.Event.Metadata.Fields
 		m := h.model[fields["name"].GetStringValue()]
-		if string(ev.Type) != eventKeyRejected || m == nil {
+		if string(ev.Type) != bucketkey.NoticeKeyRejected || m == nil {
 			continue
 		}
 		v := fields["version"].GetStringValue()
@@ -440,7 +441,7 @@ func (h *history) lastTrigger(name string) string {
 	defer h.env.events.Unlock()
 	for i := len(h.env.events.Events) - 1; i >= 0; i-- {
 		f := h.env.events.Events[i].Event.Metadata.Fields
-		if string(h.env.events.Events[i].Type) == eventRotate && f["name"].GetStringValue() == name {
+		if string(h.env.events.Events[i].Type) == bucketkey.NoticeRotate && f["name"].GetStringValue() == name {
 			return f["trigger"].GetStringValue()
 		}
 	}

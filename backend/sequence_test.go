@@ -596,7 +596,7 @@ func (h *history) remarkedDuringImport(name string, err error) bool {
 		return false
 	}
 	k, getErr := getKey(context.Background(), h.env.storage, name)
-	return getErr == nil && k != nil && k.Stale && strings.Contains(k.LastError, "Cisco replaced it after all")
+	return getErr == nil && k != nil && k.Stale() && strings.Contains(k.LastError(), "Cisco replaced it after all")
 }
 
 // importsAreChecked reports whether an import of name now is checked

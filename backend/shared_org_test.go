@@ -62,7 +62,7 @@ func TestSharedOrg_HealResumesOnceTheOtherConfigIsGone(t *testing.T) {
 	env := forcedPairEnv(t)
 	env.minuteTicks(5)
 	k, _ := getKey(t0ctx, env.storage, "demo")
-	t.Logf("demo before delete: rejected=%v heal_blocked=%v", k.Rejected, k.HealBlocked != "")
+	t.Logf("demo before delete: rejected=%v heal_blocked=%v", k.Rejected(), k.HealBlocked() != "")
 	// The operator follows the advice: keep one config per organization.
 	env.mustRequest(logical.DeleteOperation, "config/acme", nil)
 	rotations := env.simOrg().Rotations
@@ -72,9 +72,9 @@ func TestSharedOrg_HealResumesOnceTheOtherConfigIsGone(t *testing.T) {
 	k, _ = getKey(t0ctx, env.storage, "demo")
 	t.Logf("2h after delete: rotations=%d key_state=%v served=%v cisco_current=%v heal_blocked=%v next=%v ttl=%v",
 		env.simOrg().Rotations-rotations, resp.Data["key_state"], resp.Data["access_key_id"], env.simOrg().CurrentKeyID,
-		k.HealBlocked != "", resp.Data["next_vault_rotation"], resp.Data["ttl"])
+		k.HealBlocked() != "", resp.Data["next_vault_rotation"], resp.Data["ttl"])
 	if resp.Data["access_key_id"] != env.simOrg().CurrentKeyID {
-		t.Fatalf("demo still serves its dead key 2h after the sharing config was deleted; heal stays blocked: %q", k.HealBlocked)
+		t.Fatalf("demo still serves its dead key 2h after the sharing config was deleted; heal stays blocked: %q", k.HealBlocked())
 	}
 }
 
@@ -96,9 +96,9 @@ func TestSharedOrg_SecondAPIKeyHealsOncePerConfig(t *testing.T) {
 		"sts_url": env.srv.URL, "key_check_interval": "10m"})
 	t.Logf("second config write: warnings %v", resp)
 	env.mustRotate("demo")
-	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	env.mustRotate("acme") // kills demo's key
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	rotations := env.simOrg().Rotations
 	for i := 0; i < 120; i++ {
 		env.minuteTicks(1)
@@ -120,8 +120,8 @@ func forcedPairEnv(t *testing.T) *testEnv {
 	env.configure("demo", map[string]interface{}{"key_check_interval": "1m"})
 	env.configure("acme", map[string]interface{}{"key_check_interval": "1m", "force": true})
 	env.mustRotate("demo")
-	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("demo", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	env.mustRotate("acme") // kills demo's key
-	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt.IsZero() })
+	env.waitKey("acme", func(k *keyState) bool { return !k.VerifiedAt().IsZero() })
 	return env
 }

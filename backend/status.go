@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
+
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -33,14 +35,14 @@ const overdueReread = 2 * time.Minute
 // rotation is due and until it lands, 1 s: Cisco kills the old key at the
 // rotation, so consumers then pick up the new key within 2 s, not 50.
 func credsTTL(e *orgEntry, now time.Time) time.Duration {
-	if e.key != nil && !e.key.GracefulAt.IsZero() && now.Before(e.key.GracefulAt.Add(overdueReread)) {
+	if e.key != nil && !e.key.GracefulAt().IsZero() && now.Before(e.key.GracefulAt().Add(overdueReread)) {
 		// A graceful rotation is pending: consumers re-read every 2 s
 		// until it lands (or, if it keeps failing, for as long as a due
 		// rotation would have them).
 		return time.Second
 	}
 	ttl := credsRereadInterval
-	if next, ok := nextRotation(e.config, e.key, now); ok {
+	if next, ok := bucketkey.NextRotation(e.key, e.config.facts(), now); ok {
 		switch d := next.Sub(now); {
 		case d > 0 && d < ttl:
 			ttl = d.Truncate(time.Second)
@@ -61,16 +63,16 @@ func addKeyFields(data map[string]interface{}, e *orgEntry, now time.Time) {
 	if k == nil {
 		k = &keyState{}
 	}
-	data["access_key_id"] = k.AccessKeyID
-	data["version"] = k.Version
-	data["key_state"] = k.state()
-	data["key_creation_date"] = formatTime(k.KeyCreationDate)
-	data["last_vault_rotation"] = formatTime(k.LastVaultRotation)
-	data["key_verified_at"] = formatTime(k.VerifiedAt)
-	data["key_verify_error"] = k.VerifyError
-	data["key_check_result"] = string(k.CheckResult)
+	data["access_key_id"] = k.AccessKeyID()
+	data["version"] = k.Version()
+	data["key_state"] = k.Shown()
+	data["key_creation_date"] = formatTime(k.KeyCreationDate())
+	data["last_vault_rotation"] = formatTime(k.LastVaultRotation())
+	data["key_verified_at"] = formatTime(k.VerifiedAt())
+	data["key_verify_error"] = k.VerifyError()
+	data["key_check_result"] = string(k.CheckResult())
 	data["next_vault_rotation"] = nil
-	if next, ok := nextRotation(e.config, k, now); ok {
+	if next, ok := bucketkey.NextRotation(k, e.config.facts(), now); ok {
 		data["next_vault_rotation"] = formatTime(next)
 	}
 }
@@ -80,10 +82,10 @@ func addFailureFields(data map[string]interface{}, k *keyState) {
 	if k == nil {
 		k = &keyState{}
 	}
-	data["last_rotation_error"] = k.LastError
-	data["last_rotation_error_time"] = formatTime(k.LastErrorTime)
-	data["consecutive_failures"] = k.ConsecutiveFailures
-	data["stale_cleared"] = k.StaleCleared
+	data["last_rotation_error"] = k.LastError()
+	data["last_rotation_error_time"] = formatTime(k.LastErrorTime())
+	data["consecutive_failures"] = k.ConsecutiveFailures()
+	data["stale_cleared"] = k.StaleCleared()
 }
 
 // addRotationFields adds the rotation settings to a read. rotation_period
@@ -117,12 +119,12 @@ func addWarnings(resp *logical.Response, mount, name string, e *orgEntry, now ti
 	if k == nil {
 		return
 	}
-	if k.Stale {
+	if k.Stale() {
 		resp.AddWarning(fmt.Sprintf("the served key may be dead: a rotation's outcome is unknown (%s); "+
 			"the plugin rotates again at %s, or run now: vault write -f %s",
-			k.LastError, k.RetryAt.UTC().Format(time.RFC3339), cliPath(mount, "rotate/"+name)))
+			k.LastError(), k.RetryAt().UTC().Format(time.RFC3339), cliPath(mount, "rotate/"+name)))
 	}
-	if k.Rejected {
+	if k.Rejected() {
 		resp.AddWarning(rejectedMessage(e.config, k, cliPath(mount, "rotate/"+name)))
 	}
 	if inDeadlineZone(k, now) {
@@ -134,45 +136,45 @@ func addWarnings(resp *logical.Response, mount, name string, e *orgEntry, now ti
 // rotatePath is the organization's rotate path on its mount.
 func rejectedMessage(cfg *orgConfig, k *keyState, rotatePath string) string {
 	next := "rotate it now (vault write -f " + rotatePath + "), or import the key Cisco's dashboard shows"
-	switch _, heals := healDue(cfg, k); {
+	switch _, heals := bucketkey.HealDue(k, cfg.facts()); {
 	case heals:
 		next = "the plugin rotates it at the next tick (rotate_rejected_key)"
-	case k.HealBlocked != "":
-		next = k.HealBlocked + "; " + next
-	case cfg.heals() && healedLately(k):
-		next = "until " + k.StormGuardFrom.Add(healCooldown).UTC().Format(time.RFC3339) + ", a day after a heal of this organization " +
+	case k.HealBlocked() != "":
+		next = k.HealBlocked() + "; " + next
+	case cfg.heals() && k.HealedLately():
+		next = "until " + k.StormGuardFrom().Add(bucketkey.HealCooldown).UTC().Format(time.RFC3339) + ", a day after a heal of this organization " +
 			"or a re-check marking its key stale again, it is not healed: something else may keep rotating it (a second config or " +
 			"API key?), or STS flaps: " + next
-	case cfg.heals() && !k.passedHere(cfg):
+	case cfg.heals() && !k.PassedAt(cfg.stsURL()):
 		next = "AWS never accepted it at " + cfg.stsURL() + ", so the plugin does not rotate it: check sts_url, then " + next
 	}
 	return fmt.Sprintf("the served key %s is dead: AWS STS rejects it since %s (%s); it was replaced outside Vault, "+
-		"for example by a refresh in Cisco's dashboard; %s", k.AccessKeyID, k.RejectedAt.UTC().Format(time.RFC3339), k.VerifyError, next)
+		"for example by a refresh in Cisco's dashboard; %s", k.AccessKeyID(), k.RejectedAt().UTC().Format(time.RFC3339), k.VerifyError(), next)
 }
 
 // inDeadlineZone reports that the key is within 14 days of Cisco's lockout.
 func inDeadlineZone(k *keyState, now time.Time) bool {
-	return k.hasKey() && !now.Before(k.expiresAt().Add(-deadlineWarning))
+	return k.HasKey() && !now.Before(k.ExpiresAt().Add(-deadlineWarning))
 }
 
 func deadlineMessage(k *keyState, now time.Time) string {
-	exp := k.expiresAt()
+	exp := k.ExpiresAt()
 	if !now.Before(exp) {
 		return fmt.Sprintf("the served key %s passed Cisco's 90-day lockout at %s: the organization has lost access "+
-			"to its bucket; refresh the key in Cisco's dashboard and import it, or rotate now", k.AccessKeyID, exp.Format(time.RFC3339))
+			"to its bucket; refresh the key in Cisco's dashboard and import it, or rotate now", k.AccessKeyID(), exp.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("the served key %s reaches Cisco's 90-day lockout at %s (in %s) and has not been rotated: "+
-		"check last_rotation_error on the config and rotate now", k.AccessKeyID, exp.Format(time.RFC3339), exp.Sub(now).Truncate(time.Minute))
+		"check last_rotation_error on the config and rotate now", k.AccessKeyID(), exp.Format(time.RFC3339), exp.Sub(now).Truncate(time.Minute))
 }
 
 // keyResponse describes a newly stored key, without its secret.
 func keyResponse(k *keyState) *logical.Response {
 	return &logical.Response{Data: map[string]interface{}{
-		"access_key_id":       k.AccessKeyID,
-		"old_access_key_id":   k.OldAccessKeyID,
-		"key_creation_date":   formatTime(k.KeyCreationDate),
-		"version":             k.Version,
-		"last_vault_rotation": formatTime(k.LastVaultRotation),
+		"access_key_id":       k.AccessKeyID(),
+		"old_access_key_id":   k.OldAccessKeyID(),
+		"key_creation_date":   formatTime(k.KeyCreationDate()),
+		"version":             k.Version(),
+		"last_vault_rotation": formatTime(k.LastVaultRotation()),
 	}}
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 )
 
 const walKindRotate = "rotate"
@@ -39,15 +41,15 @@ func (w *rotationWAL) settledBy(id string, stored *keyState) bool {
 		// guards nothing. A first rotation (from no key) is still unknown.
 		return w.Version > 0
 	}
-	return stored.Version > w.Version || stored.SettledRotation == id ||
-		(w.PrevAccessKeyID != "" && stored.AccessKeyID != w.PrevAccessKeyID)
+	return stored.Version() > w.Version || stored.SettledRotation() == id ||
+		(w.PrevAccessKeyID != "" && stored.AccessKeyID() != w.PrevAccessKeyID)
 }
 
 // putRotationWAL records that a rotation of name's key prev starts now.
 func putRotationWAL(ctx context.Context, s logical.Storage, name string, prev *keyState, now time.Time) (string, error) {
 	w := &rotationWAL{Name: name, Started: now}
 	if prev != nil {
-		w.Version, w.PrevAccessKeyID = prev.Version, prev.AccessKeyID
+		w.Version, w.PrevAccessKeyID = prev.Version(), prev.AccessKeyID()
 	}
 	id, err := framework.PutWAL(ctx, s, walKindRotate, w)
 	if err != nil {
@@ -171,33 +173,13 @@ func (b *backend) settleOrphanedRotation(ctx context.Context, s logical.Storage,
 	if w.settledBy(id, stored) {
 		return true, nil
 	}
-	now := b.now()
-	failed := failedCopy(e.key)
-	marked := failed.SettledRotation != id
-	if marked {
-		failed.markFailed(fmt.Sprintf("a rotation started at %s did not finish (Vault stopped or storage failed): "+
-			"Cisco may have replaced the key", w.Started.UTC().Format(time.RFC3339)), now, true, true)
-		failed.RetryAt = now // as soon as possible
-		failed.SettledRotation = id
-	}
-	if err := o.putKey(ctx, failed); err != nil {
+	if _, _, err := o.step(ctx, bucketkey.WALFound{ID: id, Started: w.Started}, triggerRecovery); err != nil {
 		// The cache still takes the mark, so reads say stale and the tick
 		// recovers; the entry stays for a restart, and this walk goes on.
 		b.logger.Error("could not store the stale mark of an unfinished rotation; keeping its WAL entry",
 			"name", w.Name, "error", err)
-		o.setKey(failed)
-		if marked {
-			b.sendEvent(ctx, eventRotateFail, w.Name, failed.Version, triggerRecovery, failed.LastError)
-		}
 		return false, nil
 	}
-	if e.key != nil && e.key.SettledRotation == id {
-		return true, nil // the outcome this node knew is now stored too
-	}
-	o.setKey(failed)
-	b.logger.Error("found an unfinished rotation: the served key may be dead, rotating as soon as possible",
-		"name", w.Name, "started", w.Started.UTC().Format(time.RFC3339))
-	b.sendEvent(ctx, eventRotateFail, w.Name, failed.Version, triggerRecovery, failed.LastError)
 	return true, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/ciscosim"
 )
 
@@ -118,7 +119,7 @@ func TestWAL_RecoveryKeepsTheEntryOfARunningRotation(t *testing.T) {
 	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
 		t.Fatalf("WAL not settled: %v", ids)
 	}
-	if !hasEvent(env, eventRotate, "trigger", triggerRecovery) {
+	if !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerRecovery) {
 		t.Fatal("the unsettled rotation was not recovered")
 	}
 	env.assertServesSimKey("acme")
@@ -142,7 +143,7 @@ func TestWAL_SettledFailureIsNotMarkedStale(t *testing.T) {
 	if got := env.simOrg().Rotations - rotations; got != 0 {
 		t.Fatalf("settling a stored definite failure rotated %d times", got)
 	}
-	if hasEvent(env, eventRotate, "trigger", triggerRecovery) {
+	if hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerRecovery) {
 		t.Fatal("a settled definite failure was treated as unknown")
 	}
 	if ids, _ := framework.ListWAL(t.Context(), env.storage); len(ids) != 0 {
@@ -240,7 +241,7 @@ func TestWAL_UnfinishedRotationSendsAnEvent(t *testing.T) {
 	if st := restarted.mustRead("creds/acme").Data["key_state"]; st != "stale" {
 		t.Fatalf("key_state %v after the restart, want stale", st)
 	}
-	if !hasEvent(restarted, eventRotateFail, "error", "did not finish") || !hasEvent(restarted, eventRotateFail, "trigger", triggerRecovery) {
+	if !hasEvent(restarted, bucketkey.NoticeRotateFail, "error", "did not finish") || !hasEvent(restarted, bucketkey.NoticeRotateFail, "trigger", triggerRecovery) {
 		t.Fatalf("no rotate-fail event for the unfinished rotation: %v", restarted.events.Events)
 	}
 }
