@@ -37,10 +37,16 @@ func Step(r *Record, ev Event, f Facts, now time.Time) (*Record, Effects) {
 	case WALFound:
 		return walFound(r, ev, now)
 	case RemarkWAL:
+		if r == nil {
+			return r, Effects{}
+		}
 		next := copyOf(r)
 		next.f.SettledRotation = ev.ID
 		return next, Effects{}
 	case HealBlocked:
+		if !r.HasKey() {
+			return r, Effects{}
+		}
 		next := copyOf(r)
 		next.f.HealBlocked = ev.Reason
 		eff := Effects{Store: true, KeepUnstored: true}
