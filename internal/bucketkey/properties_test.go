@@ -29,7 +29,7 @@ type world struct {
 	rec       *Record
 	cisco     string // Cisco's current key id
 	diedAt    map[string]time.Time
-	knownDead bool   // Cisco replaced the served key, and an event said so or may have
+	knownDead bool // Cisco replaced the served key, and an event said so or may have
 	provedBy  string
 	keys      int
 	steps     []string
