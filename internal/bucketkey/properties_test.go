@@ -145,7 +145,17 @@ func (w *world) next() (Event, string) {
 		}
 		return Imported{Key: k, Check: check}, "import"
 	case n < 10:
-		return WALFound{ID: fmt.Sprintf("wal-%d", w.rng.IntN(3)), Started: w.now.Add(-time.Minute)}, "WAL found"
+		// A rotation that Vault's crash cut off: Cisco may have replaced
+		// the key when it started.
+		// (An entry the record names as settled is one whose outcome this
+		// node knew.)
+		started, id := w.now.Add(-time.Duration(w.rng.IntN(60))*time.Second), fmt.Sprintf("wal-%d", w.rng.IntN(3))
+		if w.rng.IntN(2) == 0 && w.rec.HasKey() && w.served() == w.cisco && w.rec.f.SettledRotation != id {
+			w.replace(w.newKey().AccessKeyID)
+			w.diedAt[w.served()] = started
+			w.knownDead, w.provedBy = true, "a rotation cut off by a crash"
+		}
+		return WALFound{ID: id, Started: started}, "WAL found"
 	case n < 11:
 		return HealBlocked{Other: "other", Reason: "another config"}, "heal blocked"
 	case n < 12:
@@ -173,7 +183,11 @@ func TestStep_Properties(t *testing.T) {
 			w.f.Heals = false
 		}
 		for step := 0; step < 60; step++ {
-			w.now = w.now.Add(time.Duration(w.rng.IntN(40)) * time.Minute)
+			if w.rng.IntN(2) == 0 {
+				w.now = w.now.Add(time.Duration(w.rng.IntN(90)) * time.Second)
+			} else {
+				w.now = w.now.Add(time.Duration(w.rng.IntN(40)) * time.Minute)
+			}
 			if w.rng.IntN(20) == 0 {
 				w.now = w.now.Add(time.Duration(w.rng.IntN(3)) * 24 * time.Hour)
 			}
