@@ -28,6 +28,9 @@
 //
 // # Words
 //
+// The key's states and the events that move it between them are
+// internal/bucketkey's; docs/development.md has its transition table.
+//
 //   - stale: a rotation's outcome is unknown, so Cisco may have replaced the
 //     served key; the key is marked and recovered as soon as possible.
 //   - replaced: Cisco certainly replaced the served key (it issued a key

@@ -20,7 +20,7 @@ const (
 
 // mustBeChecked are packages the check must find, so that it cannot pass
 // by finding none.
-var mustBeChecked = []string{module + "/internal/cisco", module + "/internal/stscheck"}
+var mustBeChecked = []string{module + "/internal/cisco", module + "/internal/stscheck", module + "/internal/bucketkey"}
 
 // TestInternalPackagesDoNotImportVault: no package under internal/ but the
 // simulator imports Vault, directly or through its dependencies, so that
