@@ -178,9 +178,7 @@ func (o *lockedOrg) adoptNewerStoredKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cached := o.e.key
-	if stored == nil || (cached != nil && (stored.Version() < cached.Version() ||
-		(stored.Version() == cached.Version() && stored.AccessKeyID() == cached.AccessKeyID()))) {
+	if !stored.NewerThan(o.e.key) {
 		return nil
 	}
 	o.b.logger.Info("storage holds a newer key than this node cached; serving it", "name", o.name, "version", stored.Version())

@@ -26,7 +26,7 @@ type staleCheck struct {
 // recovery rotation.
 func (b *backend) checkStaleKey(ctx context.Context, name string) *staleCheck {
 	e, _ := b.cached(name)
-	if e == nil || !e.key.HasKey() || !e.key.Stale() || e.key.Replaced() || e.config.DisableKeyCheck {
+	if e == nil || !e.key.RecoveryMayCheck(e.config.facts()) {
 		return nil
 	}
 	if b.checker.Silent(e.config.stsURL()) {

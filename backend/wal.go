@@ -36,13 +36,7 @@ type rotationWAL struct {
 // settledBy reports whether stored, the key in storage now, settles w, the
 // rotation whose WAL entry has the given id.
 func (w *rotationWAL) settledBy(id string, stored *keyState) bool {
-	if stored == nil {
-		// Only a delete removes a key: a rotation from a key that is gone
-		// guards nothing. A first rotation (from no key) is still unknown.
-		return w.Version > 0
-	}
-	return stored.Version() > w.Version || stored.SettledRotation() == id ||
-		(w.PrevAccessKeyID != "" && stored.AccessKeyID() != w.PrevAccessKeyID)
+	return bucketkey.SettlesRotation(stored, id, w.Version, w.PrevAccessKeyID)
 }
 
 // putRotationWAL records that a rotation of name's key prev starts now.

@@ -117,7 +117,7 @@ func remarked(next *Record, res stscheck.Result, at time.Time, trigger string) (
 // else the recovery waits until a check can prove it.
 func staleChecked(r *Record, ev StaleChecked, f Facts, now time.Time) (*Record, Effects) {
 	rotate := Effects{Rotate: true}
-	if r == nil || !SameHistory(ev.Of, r) || !r.f.Stale || r.f.Replaced || !f.KeyCheck {
+	if r == nil || !SameHistory(ev.Of, r) || !r.RecoveryMayCheck(f) {
 		return r, rotate
 	}
 	res, id := ev.Result, r.f.AccessKeyID

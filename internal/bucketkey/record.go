@@ -204,6 +204,32 @@ func SameHistory(before, now *Record) bool {
 		b.ConsecutiveFailures == n.ConsecutiveFailures && b.LastErrorTime.Equal(n.LastErrorTime)
 }
 
+// SettlesRotation reports whether stored, the record in storage now,
+// settles the rotation of WAL entry id, which started from version
+// fromVersion of key fromID (empty when there was none).
+func SettlesRotation(stored *Record, id string, fromVersion int, fromID string) bool {
+	if stored == nil {
+		// Only a delete removes a key: a rotation from a key that is gone
+		// guards nothing. A first rotation (from no key) is still unknown.
+		return fromVersion > 0
+	}
+	return stored.f.Version > fromVersion || stored.f.SettledRotation == id ||
+		(fromID != "" && stored.f.AccessKeyID != fromID)
+}
+
+// NewerThan reports whether stored holds a newer key than cached: another
+// instance on the same storage stored it.
+func (r *Record) NewerThan(cached *Record) bool {
+	return r != nil && (cached == nil || r.f.Version > cached.f.Version ||
+		(r.f.Version == cached.f.Version && r.f.AccessKeyID != cached.f.AccessKeyID))
+}
+
+// RecoveryMayCheck reports whether a check of the stale key could spare it
+// a recovery rotation: it may still work, and checks are on.
+func (r *Record) RecoveryMayCheck(f Facts) bool {
+	return r.HasKey() && r.f.Stale && !r.f.Replaced && f.KeyCheck
+}
+
 // copyOf is a copy of r to change, or of an empty record.
 func copyOf(r *Record) *Record {
 	if r == nil {
