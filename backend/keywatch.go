@@ -65,7 +65,7 @@ func (o *lockedOrg) recordServedCheck(ctx context.Context, k *keyState, r stsche
 		// The mark names the entry as settled, so that the next stored
 		// state of the key (the mark, or a lift) settles it, and the next
 		// tick does.
-		id, walErr := putRotationWAL(ctx, o.s, name, prev, b.now())
+		id, walErr := putRotationWAL(ctx, o.s, name, prev, at)
 		if walErr == nil {
 			o.step(ctx, bucketkey.RemarkWAL{ID: id}, trigger)
 			b.walPending.Store(true)

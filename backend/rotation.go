@@ -168,7 +168,7 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 	prev := o.e.key
 	next, eff := bucketkey.Step(prev, bucketkey.Rotated{Issued: *issued, WALID: walID, Trigger: trigger}, e.config.facts(), now)
 	if err := o.putKey(ctx, next); err != nil {
-		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID)
+		return nil, o.storeLostKey(ctx, issued.AccessKeyID, err, trigger, walID, now)
 	}
 	b.deleteRotationWAL(ctx, s, name, walID)
 	o.setKey(next)
@@ -182,10 +182,11 @@ func (b *backend) runRotation(ctx context.Context, s logical.Storage, name, trig
 // storeLostKey records that Cisco replaced the key and the new one could
 // not be stored: the served key is dead. The stale mark is stored if
 // storage takes it; else the WAL entry stays, so a restart sees it too.
-func (o *lockedOrg) storeLostKey(ctx context.Context, lostID string, cause error, trigger, walID string) error {
+func (o *lockedOrg) storeLostKey(ctx context.Context, lostID string, cause error, trigger, walID string, now time.Time) error {
 	lostErr := &lostKeyError{name: o.name, accessKeyID: lostID, cause: cause}
 	ev := bucketkey.Lost{IssuedID: lostID, Message: lostErr.Error(), Cause: cause.Error(), WALID: walID, Trigger: trigger, Jitter: jitter()}
-	if _, _, err := o.step(ctx, ev, trigger); err != nil {
+	// Dated at Cisco's reply, not after the tries to store the key.
+	if _, _, err := o.stepAt(ctx, ev, trigger, now); err != nil {
 		o.b.walPending.Store(true)
 	} else {
 		o.b.deleteRotationWAL(ctx, o.s, o.name, walID)

@@ -248,6 +248,58 @@ func (w *world) check(t *testing.T, seed uint64, prev, next *Record, ev Event, e
 		w.fail(t, "seed %d: %T changed the record without storing it", seed, ev)
 	}
 
+	// The outcome of a rotation's WAL entry is named on the record, so that
+	// no restart takes the entry for an unknown outcome; an entry whose
+	// outcome the record names changes nothing but its storing.
+	switch ev := ev.(type) {
+	case Rotated:
+		if next.f.SettledRotation != ev.WALID {
+			w.fail(t, "seed %d: a rotation's key does not name its WAL entry", seed)
+		}
+	case Lost:
+		if next.f.SettledRotation != ev.WALID {
+			w.fail(t, "seed %d: a lost key's mark does not name its WAL entry", seed)
+		}
+	case Failed:
+		if ev.WALID != "" && next.f.SettledRotation != ev.WALID {
+			w.fail(t, "seed %d: a failure does not name its WAL entry", seed)
+		}
+	case WALFound:
+		if prev != nil && prev.f.SettledRotation == ev.ID && (jsonOf(next) != jsonOf(prev) || eff.Notice != nil || !eff.Store) {
+			w.fail(t, "seed %d: a WAL entry whose outcome the record names changed it, or was not stored", seed)
+		}
+		if next.f.SettledRotation != ev.ID || !next.f.Stale && prev.f.SettledRotation != ev.ID {
+			w.fail(t, "seed %d: an unknown outcome did not mark the key stale", seed)
+		}
+	case Checked:
+		if prev != nil && ev.At.Before(prev.f.CheckTriedAt) && jsonOf(next) != jsonOf(prev) {
+			w.fail(t, "seed %d: a check older than the last one changed the record", seed)
+		}
+	}
+	// Every failed rotation is reported, with its trigger.
+	switch ev := ev.(type) {
+	case Failed:
+		if eff.Notice == nil || eff.Notice.Kind != NoticeRotateFail || eff.Notice.Trigger != ev.Trigger || eff.Count != CountFailure {
+			w.fail(t, "seed %d: a failed rotation was not reported as one: %+v", seed, eff)
+		}
+	case Lost:
+		if eff.Notice == nil || eff.Notice.Kind != NoticeRotateFail || eff.Notice.Trigger != ev.Trigger || eff.Count != CountLost {
+			w.fail(t, "seed %d: a lost key was not reported: %+v", seed, eff)
+		}
+	case Rotated:
+		if eff.Notice == nil || eff.Notice.Kind != NoticeRotate || eff.Notice.Trigger != ev.Trigger || eff.Count != CountSuccess {
+			w.fail(t, "seed %d: a rotation was not reported: %+v", seed, eff)
+		}
+	}
+	// An ambiguous heal may have rotated: nothing heals again for a day.
+	if f, ok := ev.(Failed); ok && f.Ambiguous && f.Trigger == TriggerHeal && !next.StormGuarded(w.now) {
+		w.fail(t, "seed %d: an ambiguous heal left no storm guard", seed)
+	}
+	// A blocked heal is lifted once the other config is gone.
+	if c, ok := ev.(Checked); ok && next != nil && next.f.HealBlocked != "" && next.Is(c.Of) && !c.At.Before(prev.f.CheckTriedAt) && !next.f.Stale {
+		w.fail(t, "seed %d: a check with no other config left the heal blocked", seed)
+	}
+
 	// What proves the served key dead: a lost key, an ambiguous call.
 	switch ev := ev.(type) {
 	case Lost:

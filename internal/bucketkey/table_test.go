@@ -69,11 +69,29 @@ func fixtures() []fixture {
 		{"stale", with(func(k *fields) { stale(k, 5*time.Minute) })},
 		{"stale, marked 10 s ago", with(func(k *fields) { stale(k, 10*time.Second) })},
 		{"replaced", with(func(k *fields) { stale(k, 5*time.Minute); k.Replaced = true })},
-		{"rejected", with(func(k *fields) {
-			k.RejectedAt, k.Rejected, k.CheckResult = T.Add(-3*time.Minute), true, stscheck.Invalid
-			k.CheckedAt, k.CheckTriedAt = T.Add(-2*time.Minute), T.Add(-2*time.Minute)
+		{"current, re-checking, rejected once", with(func(k *fields) {
+			k.RecheckFrom = T.Add(-10 * time.Minute)
+			k.RejectedAt, k.CheckResult, k.CheckedAt, k.CheckTriedAt = T.Add(-2*time.Minute), stscheck.Invalid, T.Add(-2*time.Minute), T.Add(-2*time.Minute)
 		})},
+		{"rejected", rejectedFixture(with)},
+		{"rejected, heal blocked", with(func(k *fields) {
+			*k = rejectedFixture(with).f
+			k.HealBlocked = "config/acme-2 acts on the same Cisco organization"
+		})},
+		{"rejected, storm guard", with(func(k *fields) {
+			*k = rejectedFixture(with).f
+			k.StormGuardFrom = T.Add(-time.Hour)
+		})},
+		{"stale, outcome of wal-9 known here", with(func(k *fields) { stale(k, 5*time.Minute); k.SettledRotation = "wal-9" })},
 	}
+}
+
+func rejectedFixture(with func(edit func(k *fields)) *Record) *Record {
+	T := tableNow
+	return with(func(k *fields) {
+		k.RejectedAt, k.Rejected, k.CheckResult = T.Add(-3*time.Minute), true, stscheck.Invalid
+		k.CheckedAt, k.CheckTriedAt = T.Add(-2*time.Minute), T.Add(-2*time.Minute)
+	})
 }
 
 // tableEvent is an event as the table names it; of builds it for the
@@ -102,13 +120,17 @@ func tableEvents() []tableEvent {
 		ev("refused (scheduled)", Failed{Message: "Cisco refused (403)", Trigger: TriggerScheduled, WALID: "wal-1"}),
 		ev("refused (manual)", Failed{Message: "Cisco refused (403)", Trigger: TriggerManual, WALID: "wal-1"}),
 		ev("ambiguous", Failed{Message: "no reply", Ambiguous: true, Trigger: TriggerScheduled, WALID: "wal-1"}),
+		ev("ambiguous (heal)", Failed{Message: "no reply", Ambiguous: true, Trigger: TriggerHeal, WALID: "wal-1"}),
 		ev("lost", Lost{IssuedID: issued.AccessKeyID, Message: "the issued key is lost", Cause: "storage refused", WALID: "wal-1", Trigger: TriggerScheduled}),
 		ev("imported: another key, AWS accepts it", Imported{Key: issued, Check: &valid}),
 		{"imported: the served key, unchecked", func(r *Record) Event { return Imported{Key: served(r)} }},
 		{"check: valid", func(r *Record) Event { return Checked{Of: r, Result: valid, At: T, Trigger: "scheduled"} }},
 		{"check: invalid", func(r *Record) Event { return Checked{Of: r, Result: invalid, At: T, Trigger: "scheduled"} }},
 		{"check: no answer", func(r *Record) Event { return Checked{Of: r, Result: unknown, At: T, Trigger: "scheduled"} }},
-		{"check of an older key", func(r *Record) Event { return Checked{Of: &Record{}, Result: invalid, At: T, Trigger: "scheduled"} }},
+		{"check: invalid, started before the last check", func(r *Record) Event {
+			return Checked{Of: r, Result: invalid, At: T.Add(-40 * time.Minute), Trigger: "scheduled"}
+		}},
+				{"check of an older key", func(r *Record) Event { return Checked{Of: &Record{}, Result: invalid, At: T, Trigger: "scheduled"} }},
 		{"probe: valid", func(r *Record) Event { return Probed{Of: r, Result: valid} }},
 		{"stale check: valid", func(r *Record) Event { return StaleChecked{Of: r, Result: valid, At: T} }},
 		{"stale check: invalid", func(r *Record) Event { return StaleChecked{Of: r, Result: invalid, At: T} }},
@@ -144,6 +166,9 @@ func describe(r *Record) string {
 	}
 	if r.f.HealBlocked != "" {
 		intents = append(intents, "heal blocked")
+	}
+	if r.f.SettledRotation != "" {
+		intents = append(intents, "settles "+r.f.SettledRotation)
 	}
 	if len(intents) > 0 {
 		s += ", " + strings.Join(intents, ", ")
@@ -182,7 +207,7 @@ func effectsText(eff Effects) string {
 		parts = append(parts, l.Level.String())
 	}
 	if eff.Notice != nil {
-		parts = append(parts, strings.TrimPrefix(eff.Notice.Kind, "cisco-s3/"))
+		parts = append(parts, strings.TrimPrefix(eff.Notice.Kind, "cisco-s3/")+" ("+eff.Notice.Trigger+")")
 	}
 	if eff.Count != "" {
 		parts = append(parts, "count "+string(eff.Count))
