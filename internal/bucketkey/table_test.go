@@ -130,7 +130,7 @@ func tableEvents() []tableEvent {
 		{"check: invalid, started before the last check", func(r *Record) Event {
 			return Checked{Of: r, Result: invalid, At: T.Add(-40 * time.Minute), Trigger: "scheduled"}
 		}},
-				{"check of an older key", func(r *Record) Event { return Checked{Of: &Record{}, Result: invalid, At: T, Trigger: "scheduled"} }},
+		{"check of an older key", func(r *Record) Event { return Checked{Of: &Record{}, Result: invalid, At: T, Trigger: "scheduled"} }},
 		{"probe: valid", func(r *Record) Event { return Probed{Of: r, Result: valid} }},
 		{"stale check: valid", func(r *Record) Event { return StaleChecked{Of: r, Result: valid, At: T} }},
 		{"stale check: invalid", func(r *Record) Event { return StaleChecked{Of: r, Result: invalid, At: T} }},
