@@ -30,6 +30,7 @@ type world struct {
 	cisco     string // Cisco's current key id
 	diedAt    map[string]time.Time
 	knownDead bool // Cisco replaced the served key, and an event said so or may have
+	flapping  bool // STS rejects keys that work half the time
 	provedBy  string
 	keys      int
 	steps     []string
@@ -70,7 +71,7 @@ func (w *world) checkResult() stscheck.Result {
 	case w.served() != w.cisco && w.now.Sub(w.diedAt[w.served()]) < StaleCheckSettle && n < 5:
 		// AWS accepts a replaced key for some seconds.
 		return stscheck.Result{Outcome: stscheck.Valid, Account: "123456789012"}
-	case w.served() != w.cisco || n == 1:
+	case w.served() != w.cisco || n == 1 || w.flapping && n < 6:
 		return stscheck.Result{Outcome: stscheck.Invalid, Reason: "InvalidClientTokenId", Half: stscheck.HalfID}
 	}
 	return stscheck.Result{Outcome: stscheck.Valid, Account: "123456789012"}
@@ -190,6 +191,9 @@ func TestStep_Properties(t *testing.T) {
 			}
 			if w.rng.IntN(20) == 0 {
 				w.now = w.now.Add(time.Duration(w.rng.IntN(3)) * 24 * time.Hour)
+			}
+			if w.rng.IntN(10) == 0 {
+				w.flapping = !w.flapping
 			}
 			ev, what := w.next()
 			if ev == nil {
@@ -327,8 +331,12 @@ func (w *world) check(t *testing.T, seed uint64, prev, next *Record, ev Event, e
 			w.fail(t, "seed %d: %T ended a replaced state without a new key", seed, ev)
 		}
 	}
-	// A stale key's recovery is never far.
+	// A stale key's recovery is never far, and always has its time: reads
+	// show it, and the lift waits for it.
 	if next.State() == Stale || next.State() == Replaced {
+		if next.f.RetryAt.IsZero() {
+			w.fail(t, "seed %d: %T left a stale key without its recovery's time", seed, ev)
+		}
 		if at, ok := NextRotation(next, w.f, w.now); !ok || at.After(w.now.Add(MaxRetryBackoff+MaxRetryBackoff/4)) {
 			w.fail(t, "seed %d: a stale key's recovery is at %v (%v), more than the longest backoff away", seed, at, ok)
 		}

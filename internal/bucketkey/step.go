@@ -165,8 +165,10 @@ func (r *Record) withCheck(res stscheck.Result, stsURL string, now time.Time) *R
 	case stscheck.Valid:
 		k.VerifiedAt, k.VerifyError, k.CheckedAt = now, "", now
 		k.VerifiedSTSURL = stsURL
-		if k.Rejected {
+		if k.Rejected && !k.Stale {
 			// A retry of a failed heal must not rotate a key that works.
+			// A stale key's retry is its recovery: only the recovery's own
+			// check, late enough after the mark, can lift it.
 			k.RetryAt = time.Time{}
 		}
 		k.RejectedAt, k.Rejected, k.HealBlocked = time.Time{}, false, ""
