@@ -405,31 +405,40 @@ func (h *history) checkEvents(now time.Time, oneInstant bool) (failed, remarked 
 
 // checkRejectedEvents checks that a key-rejected event goes out once per
 // key and row of rejections: the row ends with a pass, or a new key. It
-// looks at the events since its last call, then at each name's key now.
+// reads each name's key, then looks at the events since its last call.
 func (h *history) checkRejectedEvents() {
 	h.env.events.Lock()
 	events := append([]logical.MockEvent(nil), h.env.events.Events[h.rejectedSeen:]...)
 	h.rejectedSeen = len(h.env.events.Events)
 	h.env.events.Unlock()
+	now := map[string]map[string]interface{}{}
+	for _, name := range h.names {
+		if cfg, err := h.request(logical.ReadOperation, "config/"+name, nil); err == nil && cfg != nil {
+			now[name] = cfg.Data
+		} else if err == nil {
+			now[name] = map[string]interface{}{}
+		}
+	}
 	for _, ev := range events {
 		fields := ev.Event.Metadata.Fields
-		m := h.model[fields["name"].GetStringValue()]
+		name := fields["name"].GetStringValue()
+		m := h.model[name]
 		if string(ev.Type) != bucketkey.NoticeKeyRejected || m == nil {
 			continue
 		}
 		v := fields["version"].GetStringValue()
-		if m.rejectedReported == v {
-			h.fail("a second key-rejected event of %s version %s, with no pass or new key in between", fields["name"].GetStringValue(), v)
+		if d, read := now[name]; m.rejectedReported == v && read && d["key_verified_at"] == m.rejectedVerified {
+			h.fail("a second key-rejected event of %s version %s, with no pass or new key in between", name, v)
 		}
-		m.rejectedReported = v
+		m.rejectedReported, m.rejectedVerified = v, m.verifiedSeen
 	}
 	for _, name := range h.names {
-		m := h.model[name]
-		if m.rejectedReported == "" {
-			continue
+		m, d := h.model[name], now[name]
+		if d == nil {
+			continue // unreadable now: look again next time
 		}
-		cfg, err := h.request(logical.ReadOperation, "config/"+name, nil)
-		if err == nil && (cfg == nil || fmtVersion(cfg.Data["version"]) != m.rejectedReported || cfg.Data["key_check_result"] == string(stscheck.Valid)) {
+		m.verifiedSeen = d["key_verified_at"]
+		if m.rejectedReported != "" && (fmtVersion(d["version"]) != m.rejectedReported || d["key_check_result"] == string(stscheck.Valid)) {
 			m.rejectedReported = ""
 		}
 	}

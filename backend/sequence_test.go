@@ -127,8 +127,12 @@ type orgModel struct {
 	lastNeedless, lastNeedlessRemark time.Time
 	remarkedSinceRotation            bool
 	// rejectedReported is the key whose key-rejected event went out, until
-	// a read shows it is no longer rejected.
-	rejectedReported string
+	// a read shows it is no longer rejected. rejectedVerified is when AWS
+	// had last accepted it before that event, and verifiedSeen what the
+	// last look saw: a pass that came and went between two looks (a probe
+	// in the background) shows only as a later key_verified_at.
+	rejectedReported               string
+	rejectedVerified, verifiedSeen interface{}
 }
 
 // step is what one step did, for the checks.
