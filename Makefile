@@ -38,11 +38,10 @@ test-rules: deps
 # The randomized sequence test at volume: 100,000 histories (make test runs
 # 1,000). A failure prints its seed; replay it with -sequence.seed=N.
 # Run in the package folder, so that the test's coverage line is printed
-# when it passes too. Histories wait on real HTTP more than they compute, so
-# four run at once.
+# when it passes too. Histories wait (real HTTP, store retries, probes) more
+# than they compute, so 32 run at once: 100,000 take about half an hour on
+# 2 cores, against two hours 4 at a time.
 SOAK_HISTORIES ?= 100000
-# A history mostly waits (store retries, probes), so many run at once: 32
-# at a time finish 100,000 in about half an hour on 2 cores, 4 in two.
 soak:
 	cd backend && $(GO) test -count=1 -timeout 0 -parallel 32 -run 'TestSequence$$' -sequence.histories=$(SOAK_HISTORIES)
 
