@@ -155,7 +155,7 @@ func (b *backend) probeRotatedKey(s logical.Storage, name string, cfg *orgConfig
 		if r.Outcome == stscheck.Valid {
 			b.logger.Info("AWS accepts the rotated key", "name", name, "access_key_id", k.AccessKeyID(), "account", r.Account)
 		} else {
-			b.logger.Error("AWS has not accepted the rotated key within the probe window; consumers may hold a key that does not work",
+			b.logger.Error(bucketkey.LogKeyMayBeDead+": AWS has not accepted the rotated key within the probe window; consumers may hold a key that does not work",
 				"name", name, "access_key_id", k.AccessKeyID(), "window", b.probes.window.String(), "result", r.String())
 		}
 		b.recordProbe(ctx, s, name, k, r)

@@ -115,7 +115,7 @@ func TestKeyWatch_DashboardRefreshIsFoundAndHealed(t *testing.T) {
 	if !hasEvent(env, bucketkey.NoticeKeyRejected, "name", "acme") || !hasEvent(env, bucketkey.NoticeRotate, "trigger", triggerHeal) {
 		t.Fatal("no key-rejected event, or no rotate event with trigger heal")
 	}
-	if !strings.Contains(env.logs.String(), "the served key is dead") {
+	if !strings.Contains(env.logs.String(), bucketkey.LogKeyMayBeDead) {
 		t.Fatal("no ERROR line says the served key is dead")
 	}
 	families, _ := env.scrape()
@@ -381,7 +381,7 @@ func TestKeyWatch_RejectionStorageRefusedIsShownAndReportedOnce(t *testing.T) {
 			events++
 		}
 	}
-	if lines := strings.Count(env.logs.String(), "the served key is dead"); events != 1 || lines != 1 {
+	if lines := strings.Count(env.logs.String(), bucketkey.LogKeyMayBeDead); events != 1 || lines != 1 {
 		t.Fatalf("%d key-rejected events and %d ERROR lines over 5 ticks, want 1 of each", events, lines)
 	}
 }

@@ -49,6 +49,10 @@ type scheduler struct {
 	ticked atomic.Bool
 }
 
+// logNearsLockout starts the ERROR line of a key within deadlineWarning of
+// Cisco's lockout; docs/operations.md quotes it.
+const logNearsLockout = "S3 bucket key nears Cisco's 90-day lockout"
+
 func newScheduler(b *backend) *scheduler {
 	return &scheduler{b: b, queue: newRotationQueue(), warned: make(map[string]time.Time), budget: tickBudget}
 }
@@ -308,6 +312,6 @@ func (s *scheduler) warnDeadline(name string, e *orgEntry, now time.Time) {
 	}
 	s.warned[name] = now
 	s.mu.Unlock()
-	s.b.logger.Error("S3 bucket key nears Cisco's 90-day lockout", "name", name, "access_key_id", e.key.AccessKeyID(),
+	s.b.logger.Error(logNearsLockout, "name", name, "access_key_id", e.key.AccessKeyID(),
 		"expires_at", e.key.ExpiresAt().Format(time.RFC3339), "last_rotation_error", e.key.LastError())
 }

@@ -369,7 +369,7 @@ func TestRecovery_RemarkThatStorageRefusedDoesNotOutliveItsLift(t *testing.T) {
 	if st := restarted.mustRead("creds/acme").Data["key_state"]; st != "current" {
 		t.Fatalf("after a restart the working key reads %v", st)
 	}
-	if strings.Contains(env.logs.String()[logged:], "found an unfinished rotation") || len(env.events.Events) != sent {
+	if strings.Contains(env.logs.String()[logged:], "a rotation did not finish") || len(env.events.Events) != sent {
 		t.Fatalf("after a restart the working key was re-marked from a stale WAL entry (%d events)", len(env.events.Events)-sent)
 	}
 }

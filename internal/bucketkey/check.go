@@ -91,7 +91,7 @@ func rejected(eff *Effects, k *Record, res stscheck.Result, trigger string, f Fa
 	}
 	msg := fmt.Sprintf("AWS STS rejects the served key %s since %s (%s): it was replaced outside Vault, "+
 		"for example by a refresh in Cisco's dashboard; %s", k.f.AccessKeyID, k.f.RejectedAt.UTC().Format(time.RFC3339), res.Reason, what)
-	eff.log(Error, "the served key is dead: "+msg, "access_key_id", k.f.AccessKeyID)
+	eff.log(Error, LogKeyMayBeDead+": "+msg, "access_key_id", k.f.AccessKeyID)
 	eff.Notice = &Notice{Kind: NoticeKeyRejected, Trigger: trigger, Message: msg}
 }
 
@@ -105,7 +105,7 @@ func remarked(next *Record, res stscheck.Result, at time.Time, trigger string) (
 	next.f.RetryAt, next.f.StormGuardFrom = at, at
 	eff := Effects{Store: true, KeepUnstored: true, WALIfUnstored: true,
 		Notice: &Notice{Kind: NoticeRotateFail, Trigger: trigger, Message: msg}}
-	eff.log(Error, "AWS rejects the key that came out of a stale mark: rotating it as soon as possible",
+	eff.log(Error, LogKeyMayBeDead+": AWS rejects the key that came out of a stale mark; rotating it as soon as possible",
 		"access_key_id", next.f.AccessKeyID, "result", res.String())
 	return next, eff
 }

@@ -34,6 +34,16 @@ const (
 	CountStaleCleared Outcome = "stale_cleared"
 )
 
+// The prefixes of the ERROR lines an operator alerts on; docs/operations.md
+// quotes them, and a test ties the two. Every failed rotation logs a line
+// that starts with LogRotationFailed, and every served key that may be
+// dead one that starts with LogKeyMayBeDead. WARN is for what heals
+// itself.
+const (
+	LogRotationFailed = "rotation failed"
+	LogKeyMayBeDead   = "the served key may be dead"
+)
+
 // Level is a log line's level.
 type Level int
 

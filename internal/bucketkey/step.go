@@ -50,7 +50,7 @@ func Step(r *Record, ev Event, f Facts, now time.Time) (*Record, Effects) {
 		next := copyOf(r)
 		next.f.HealBlocked = ev.Reason
 		eff := Effects{Store: true, KeepUnstored: true}
-		eff.log(Error, "not healing the rejected key: another config acts on the same Cisco organization", "other", ev.Other)
+		eff.log(Error, LogKeyMayBeDead+": not healing the rejected key: another config acts on the same Cisco organization", "other", ev.Other)
 		return next, eff
 	case SettingsChanged:
 		if r == nil || !r.f.RetryAt.After(now) {
@@ -108,7 +108,7 @@ func lost(r *Record, ev Lost, now time.Time) (*Record, Effects) {
 	next.f.SettledRotation = ev.WALID
 	eff := Effects{Store: true, KeepUnstored: true, Count: CountLost,
 		Notice: &Notice{Kind: NoticeRotateFail, Trigger: ev.Trigger, Message: ev.Message}}
-	eff.log(Error, "the key Cisco issued could not be stored and is lost; a new rotation is needed",
+	eff.log(Error, LogRotationFailed+": the key Cisco issued could not be stored and is lost; a new rotation is needed",
 		"access_key_id", ev.IssuedID, "error", ev.Cause)
 	return next, eff
 }
@@ -124,11 +124,9 @@ func failed(r *Record, ev Failed, now time.Time) (*Record, Effects) {
 	}
 	eff := Effects{Store: true, KeepUnstored: true, Count: CountFailure,
 		Notice: &Notice{Kind: NoticeRotateFail, Trigger: ev.Trigger, Message: ev.Message}}
-	level := Warn
-	if ev.Ambiguous {
-		level = Error
-	}
-	eff.log(level, "rotation failed", "trigger", ev.Trigger, "ambiguous", ev.Ambiguous,
+	// A definite failure leaves the served key working, but nothing
+	// rotates until someone fixes its cause: it is an ERROR too.
+	eff.log(Error, LogRotationFailed, "trigger", ev.Trigger, "ambiguous", ev.Ambiguous,
 		"consecutive_failures", next.f.ConsecutiveFailures, "error", ev.Message)
 	return next, eff
 }
@@ -228,6 +226,6 @@ func walFound(r *Record, ev WALFound, now time.Time) (*Record, Effects) {
 	next.f.SettledRotation = ev.ID
 	eff := Effects{Store: true, KeepUnstored: true,
 		Notice: &Notice{Kind: NoticeRotateFail, Trigger: TriggerRecovery, Message: next.f.LastError}}
-	eff.log(Error, "found an unfinished rotation: the served key may be dead, rotating as soon as possible", "started", started)
+	eff.log(Error, LogKeyMayBeDead+": a rotation did not finish (its WAL entry outlived it); rotating as soon as possible", "started", started)
 	return next, eff
 }
