@@ -18,11 +18,15 @@ import (
 
 // Triggers of a key check, reported in metrics and logs.
 const (
-	checkImport   = "import"
-	checkRotation = "rotation"
-	checkRecovery = "recovery"
-	checkVerify   = "verify"
+	checkImport    = "import"
+	checkRotation  = "rotation"
+	checkRecovery  = "recovery"
+	checkVerify    = "verify"
+	checkScheduled = "scheduled"
 )
+
+// checkTriggers are all of them, for the metric's help.
+var checkTriggers = []string{checkImport, checkRotation, checkRecovery, checkVerify, checkScheduled}
 
 const (
 	// keyProbeWindow is how long a rotated key is probed at most.

@@ -17,7 +17,6 @@ import (
 )
 
 const (
-	checkScheduled = "scheduled"
 	// maxChecksPerTick bounds the checks one tick starts; the rest stay
 	// due for the next tick. STS's rate (stscheck.DefaultRate) sends them.
 	maxChecksPerTick = 300

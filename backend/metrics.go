@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
 
+	"vault-plugin-secrets-cisco-s3/internal/bucketkey"
 	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
@@ -37,7 +38,7 @@ func newMountMetrics() *mountMetrics {
 		registry: prometheus.NewRegistry(),
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cisco_s3_rotations_total",
-			Help: "Rotation attempts by organization, trigger (manual, scheduled, recovery) and result (success, failure, lost, stale_cleared).",
+			Help: "Rotation attempts by organization, trigger (" + strings.Join(bucketkey.Triggers, ", ") + ") and result (" + joinOutcomes() + ").",
 		}, []string{"name", "trigger", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cisco_s3_cisco_requests_total",
@@ -51,10 +52,18 @@ func newMountMetrics() *mountMetrics {
 	}
 	m.keyChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cisco_s3_key_checks_total",
-		Help: "Checks of keys against AWS STS by trigger (import, rotation, recovery, verify) and outcome (valid, invalid, unknown).",
+		Help: "Checks of keys against AWS STS by trigger (" + strings.Join(checkTriggers, ", ") + ") and outcome (valid, invalid, unknown).",
 	}, []string{"trigger", "outcome"})
 	m.registry.MustRegister(m.rotations, m.requests, m.duration, m.keyChecks)
 	return m
+}
+
+func joinOutcomes() string {
+	names := make([]string, len(bucketkey.Outcomes))
+	for i, o := range bucketkey.Outcomes {
+		names[i] = string(o)
+	}
+	return strings.Join(names, ", ")
 }
 
 // render encodes every metric in the text exposition format. The

@@ -57,4 +57,9 @@ cisco_s3_cisco_requests_total{endpoint,code}; the histogram
 cisco_s3_cisco_request_duration_seconds{endpoint}; and
 cisco_s3_unreadable_entries. No secrets. Protected by ACL like any path:
 Prometheus scrapes /v1/<mount>/metrics with a token that may read it.
+
+The answer is not JSON, so a plain vault read cannot show it. From the
+CLI:
+
+  $ vault read -format=raw cisco-s3/metrics
 `

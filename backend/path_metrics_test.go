@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,3 +169,50 @@ func TestMetrics_HelpNamesEveryMetric(t *testing.T) {
 
 // metricName matches the names of the plugin's metrics.
 var metricName = regexp.MustCompile(`\bcisco_s3_[a-z0-9_]*[a-z0-9]`)
+
+// The counters' help lists every trigger and result the code counts, as
+// docs/api.md does: the lists are the code's constants, all of them.
+func TestMetrics_HelpListsEveryTrigger(t *testing.T) {
+	constants := func(file, pattern string) []string {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(string(src), -1) {
+			values = append(values, m[1])
+		}
+		if len(values) == 0 {
+			t.Fatalf("no constants in %s", file)
+		}
+		return values
+	}
+	rotationTriggers := constants("../internal/bucketkey/events.go", `(?m)^\s+Trigger\w+\s+= "([a-z]+)"`)
+	results := constants("../internal/bucketkey/effects.go", `(?m)^\s+Count\w+\s+Outcome = "([a-z_]+)"`)
+	checks := constants("keyprobe.go", `(?m)^\s+check\w+\s+= "([a-z]+)"`)
+
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.mustWrite("verify/acme", nil)
+	families, _ := env.scrape()
+	api := readDoc(t, "docs/api.md")
+	for family, words := range map[string][]string{
+		"cisco_s3_rotations_total":  append(slices.Clone(rotationTriggers), results...),
+		"cisco_s3_key_checks_total": checks,
+	} {
+		f := families[family]
+		if f == nil {
+			t.Fatalf("no %s in a scrape", family)
+		}
+		row := regexp.MustCompile("(?m)^\\| `" + family + "[^\n]*").FindString(api)
+		for _, w := range words {
+			if !strings.Contains(f.GetHelp(), w) {
+				t.Errorf("%s's help does not list %q: %s", family, w, f.GetHelp())
+			}
+			if !strings.Contains(row, "`"+w+"`") {
+				t.Errorf("docs/api.md's row of %s does not list %q", family, w)
+			}
+		}
+	}
+}

@@ -34,6 +34,9 @@ const (
 	CountStaleCleared Outcome = "stale_cleared"
 )
 
+// Outcomes are all the outcomes the rotations metric counts.
+var Outcomes = []Outcome{CountSuccess, CountFailure, CountLost, CountStaleCleared}
+
 // The prefixes of the ERROR lines an operator alerts on; docs/operations.md
 // quotes them, and a test ties the two. Every failed rotation logs a line
 // that starts with LogRotationFailed, and every served key that may be

@@ -18,6 +18,10 @@ const (
 	TriggerGraceful = "graceful"
 )
 
+// Triggers are all the triggers of a rotation, as metrics and events
+// report them.
+var Triggers = []string{TriggerManual, TriggerScheduled, TriggerRecovery, TriggerGraceful, TriggerHeal}
+
 // Event is something that happened to the key, or that an operator
 // asked for. Step says what it changes.
 type Event interface{ event() }

@@ -56,6 +56,13 @@ func TestPrometheusScrape(t *testing.T) {
 		}
 	})
 
+	t.Run("the CLI shows the metrics with -format=raw, as the docs say", func(t *testing.T) {
+		out := v.must(t, "read", "-format=raw", mountPrefix+"/metrics")
+		if !strings.Contains(out, "# HELP cisco_s3_rotations_total") || !strings.Contains(out, `cisco_s3_key_stale{name="healthy"} 0`) {
+			t.Fatalf("vault read -format=raw %s/metrics:\n%s", mountPrefix, out)
+		}
+	})
+
 	prom := startPrometheus(t, v, scrapeToken)
 
 	t.Run("the healthy organization's series", func(t *testing.T) {
