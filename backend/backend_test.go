@@ -168,7 +168,25 @@ func (e *testEnv) request(op logical.Operation, path string, data map[string]int
 			req.Operation = logical.CreateOperation
 		}
 	}
-	return e.b.HandleRequest(context.Background(), req)
+	return asHTTP(e.b.HandleRequest(context.Background(), req))
+}
+
+// asHTTP turns an answer with an HTTP error status of its own (errorStatus)
+// into the coded error a client sees, with the body's message.
+func asHTTP(resp *logical.Response, err error) (*logical.Response, error) {
+	if err != nil || resp == nil {
+		return resp, err
+	}
+	code, ok := resp.Data[logical.HTTPStatusCode].(int)
+	if !ok || code < 400 {
+		return resp, err
+	}
+	var body struct{ Errors []string }
+	raw, _ := resp.Data[logical.HTTPRawBody].([]byte)
+	if json.Unmarshal(raw, &body) != nil || len(body.Errors) != 1 {
+		return nil, fmt.Errorf("an error answer whose body is not {\"errors\": [one message]}: %s", raw)
+	}
+	return nil, logical.CodedError(code, body.Errors[0])
 }
 
 // vaultCore logs into the env's logs as Vault's core does.

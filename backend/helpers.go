@@ -5,7 +5,10 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -24,4 +27,19 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// errorStatus answers msg with an HTTP status of its own, in Vault's
+// {"errors": [...]} shape. Returned as an error instead, Vault's core would
+// wrap it: "1 error occurred: * ...".
+func errorStatus(code int, msg string) (*logical.Response, error) {
+	body, err := json.Marshal(map[string][]string{"errors": {msg}})
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		logical.HTTPContentType: "application/json",
+		logical.HTTPRawBody:     body,
+		logical.HTTPStatusCode:  code,
+	}}, nil
 }

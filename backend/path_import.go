@@ -84,7 +84,7 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	// A rotation that ran meanwhile may have replaced the imported key at
 	// Cisco: storing it over the rotation's outcome would serve a dead key.
 	if !bucketkey.SameHistory(before, e.key) {
-		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("the key of %q changed while this import ran "+
+		return errorStatus(http.StatusConflict, fmt.Sprintf("the key of %q changed while this import ran "+
 			"(a rotation, a recovery or another import); nothing was stored. Read creds/%s, and import again only if Cisco's "+
 			"dashboard still shows the key you imported", name, name))
 	}

@@ -60,27 +60,29 @@ func (b *backend) pathRotateWrite(ctx context.Context, req *logical.Request, d *
 }
 
 // rotateErrorResponse maps a rotation error: caller mistakes are 400s,
-// Cisco's failures 502s, our own 500s.
+// Cisco's failures 502s, a lost key a 500, each with its message alone.
 func rotateErrorResponse(mount, name string, err error) (*logical.Response, error) {
 	var ce *cisco.Error
 	var lost *lostKeyError
 	var limited *cisco.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
-		return nil, logical.CodedError(http.StatusTooManyRequests, "rotation not started: "+err.Error())
+		return errorStatus(http.StatusTooManyRequests, "rotation not started: "+err.Error())
 	case errors.Is(err, cisco.ErrAPIKeyBusy):
-		return nil, logical.CodedError(http.StatusServiceUnavailable, "rotation not started: "+err.Error())
+		return errorStatus(http.StatusServiceUnavailable, "rotation not started: "+err.Error())
 	case errors.Is(err, errNotConfigured):
 		return notConfiguredResponse(name), nil
 	case errors.As(err, &ce) && ce.NotEnabled:
 		return logical.ErrorResponse("rotation failed: %s", err), nil
 	case errors.As(err, &ce):
-		return nil, logical.CodedError(http.StatusBadGateway, "rotation failed: "+err.Error())
+		return errorStatus(http.StatusBadGateway, "rotation failed: "+err.Error())
 	case errors.As(err, &lost):
-		return nil, fmt.Errorf("%w; a new rotation is needed: vault write -f %s", err, cliPath(mount, "rotate/"+name))
+		return errorStatus(http.StatusInternalServerError, fmt.Sprintf("%s; a new rotation is needed: vault write -f %s", err, cliPath(mount, "rotate/"+name)))
 	case errors.Is(err, logical.ErrReadOnly):
 		return nil, err
 	}
+	// Storage's and Vault's own errors (sealed, a standby, a request that
+	// ended): Vault picks their status.
 	return nil, fmt.Errorf("rotation failed: %w", err)
 }
 

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -345,5 +346,26 @@ func TestRotate_OwnRateLimitAnswers429(t *testing.T) {
 	}
 	if ids, _ := env.storage.List(t.Context(), "wal/"); len(ids) != 0 {
 		t.Fatal("a rotation that never started left a WAL entry")
+	}
+}
+
+// A rotation Cisco refused answers 502 in Vault's {"errors": [...]} shape,
+// with its message alone: returned as an error, Vault's core would wrap it
+// as "1 error occurred: * ...".
+func TestRotate_FailureAnswerIsTheMessageAlone(t *testing.T) {
+	env := newTestEnv(t)
+	env.configure("acme", nil)
+	env.mustRotate("acme")
+	env.injectFault(ciscosim.Fault{Kind: "error200"})
+	resp, err := env.b.HandleRequest(t.Context(), &logical.Request{Operation: logical.UpdateOperation,
+		Path: "rotate/acme", Storage: env.storage, MountPoint: testMount})
+	if err != nil || resp == nil {
+		t.Fatalf("a failed rotation answered an error, which Vault wraps: %v", err)
+	}
+	var body struct{ Errors []string }
+	if resp.Data[logical.HTTPStatusCode] != http.StatusBadGateway || resp.Data[logical.HTTPContentType] != "application/json" ||
+		json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &body) != nil || len(body.Errors) != 1 ||
+		!strings.HasPrefix(body.Errors[0], "rotation failed: ") || !strings.Contains(body.Errors[0], "Internal error") {
+		t.Fatalf("answer %v", resp.Data)
 	}
 }

@@ -370,7 +370,7 @@ func (h *history) request(op logical.Operation, path string, data map[string]int
 			req.Operation = logical.CreateOperation
 		}
 	}
-	return h.env.b.HandleRequest(context.Background(), req)
+	return asHTTP(h.env.b.HandleRequest(context.Background(), req))
 }
 
 func failedResponse(resp *logical.Response, err error) bool {

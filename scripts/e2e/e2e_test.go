@@ -66,6 +66,15 @@ func TestDevServer(t *testing.T) {
 		v.fails(t, "import/off", "read", mountPrefix+"/creds/off")
 	})
 
+	t.Run("a failure at Cisco is a 502 with its message alone", func(t *testing.T) {
+		s.post(t, "/_sim/faults", `{"kind":"error200","count":1,"org_id":"`+simOrg+`"}`)
+		out := v.fails(t, "Internal error", "write", "-f", mountPrefix+"/rotate/acme")
+		if !strings.Contains(out, "Code: 502") || strings.Contains(out, "error occurred") {
+			t.Fatalf("a rotation Cisco refused: %s", out)
+		}
+		v.assertServes(t, s, "acme", simOrg)
+	})
+
 	t.Run("bad input gets 400s", func(t *testing.T) {
 		logged := len(v.p.log.String())
 		v.fails(t, `did you mean "rotation_period"?`, "write", mountPrefix+"/config/acme", "rotaton_period=30d")
