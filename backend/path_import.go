@@ -94,12 +94,16 @@ func (b *backend) pathImportWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// Importing the very key that a stale mark is on keeps the mark.
 	keptStale := next.Stale()
+	reimported := e.key != nil && next.Version() == e.key.Version()
 	resp = keyResponse(next)
 	switch {
 	case check == nil:
 		resp.AddWarning("the key was stored without a check against AWS STS; check it with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
 	case check.Outcome == stscheck.Unknown:
 		resp.AddWarning("the key was stored, but AWS STS could not check it (" + check.Reason + "); check it later with: vault write -f " + cliPath(req.MountPoint, "verify/"+name))
+	}
+	if reimported {
+		resp.AddWarning(fmt.Sprintf("this key is already served (version %d): no new version was stored", next.Version()))
 	}
 	if keptStale {
 		resp.AddWarning("this is the key that a rotation with an unknown outcome may have replaced, and no check showed that it works: " +
@@ -122,6 +126,9 @@ refused with a 400 that names the wrong half, and nothing is stored. A
 check that gets no answer stores the key with a warning. A key created in
 the last 10 minutes that AWS does not know yet is checked again for about
 15 seconds, since AWS takes some seconds to accept a new key.
+
+Importing the served key again (the same id, secret and creation date)
+stores no new version.
 
 An import during which a rotation or another import changed the key is
 refused with a 409, and nothing is stored: the rotation may have replaced

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,26 @@ func TestImport(t *testing.T) {
 		}
 		if strings.Contains(env.logs.String(), secret) {
 			t.Fatal("the imported secret was logged")
+		}
+	})
+	t.Run("the served key again stores nothing new", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.configure("acme", nil)
+		env.mustRotate("acme")
+		rotated := env.simOrg().CurrentKeyID
+		data := map[string]interface{}{"access_key_id": id, "secret_access_key": secret, "key_creation_date": "2026-01-01T00:00:00", "verify": false}
+		first := env.mustWrite("import/acme", data)
+		stored, _ := env.storage.Get(t.Context(), keyPrefix+"acme")
+		again := env.mustWrite("import/acme", data)
+		if again.Data["version"] != first.Data["version"] || again.Data["old_access_key_id"] != rotated {
+			t.Fatalf("re-import: version %v after %v, old_access_key_id %v (want %s)", again.Data["version"], first.Data["version"],
+				again.Data["old_access_key_id"], rotated)
+		}
+		if after, _ := env.storage.Get(t.Context(), keyPrefix+"acme"); string(after.Value) != string(stored.Value) {
+			t.Fatal("a re-import that changes nothing stored a new record")
+		}
+		if !slices.ContainsFunc(again.Warnings, func(w string) bool { return strings.Contains(w, "already served") }) {
+			t.Fatalf("the re-import does not say that nothing new was stored: %v", again.Warnings)
 		}
 	})
 	t.Run("needs a config", func(t *testing.T) {

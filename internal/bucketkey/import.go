@@ -4,8 +4,11 @@ package bucketkey
 // replaces.
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"vault-plugin-secrets-cisco-s3/internal/stscheck"
 )
 
 // imported is the key an import stores over prev. Importing the very key
@@ -14,6 +17,10 @@ import (
 // while its predecessor was stale is re-checked, as a lifted key is: a
 // Cisco call of the stale episode may still land.
 func imported(prev *Record, ev Imported, f Facts, now time.Time) (*Record, Effects) {
+	if prev.HasKey() && prev.f.AccessKeyID == ev.Key.AccessKeyID && prev.f.SecretAccessKey == ev.Key.SecretAccessKey &&
+		prev.f.KeyCreationDate.Equal(ev.Key.CreationDate) {
+		return reimported(prev, ev, f, now)
+	}
 	key := ev.Key
 	// The id this key replaced; importing the served key again keeps it.
 	if prev != nil {
@@ -82,4 +89,44 @@ func keepLiftRechecks(prev, next *Record) {
 	if prev != nil && !prev.f.Stale && !prev.f.RecheckFrom.IsZero() && prev.f.AccessKeyID == next.f.AccessKeyID {
 		next.f.StaleCleared, next.f.RecheckFrom, next.f.RechecksDone = prev.f.StaleCleared, prev.f.RecheckFrom, prev.f.RechecksDone
 	}
+}
+
+// reimported is the served key imported again: no new version, and
+// old_access_key_id still names the key before it. What an import does
+// still happens: the operator acted, so the storm guard ends; a check is
+// recorded; and a check late enough after a stale mark lifts it. A
+// re-import that changes nothing stores nothing.
+func reimported(prev *Record, ev Imported, f Facts, now time.Time) (*Record, Effects) {
+	next := copyOf(prev)
+	next.f.StormGuardFrom = time.Time{}
+	if ev.Check != nil {
+		next = next.withCheck(*ev.Check, f.STSURL, now)
+	}
+	if prev.f.Stale && !prev.f.Replaced && ev.Check != nil && ev.Check.Outcome == stscheck.Valid && prev.settledSinceMark(now) {
+		// A proving check lifted the mark of the re-imported key.
+		k := &next.f
+		k.Stale, k.LastError, k.LastErrorTime, k.ConsecutiveFailures, k.RetryAt = false, "", time.Time{}, 0, time.Time{}
+		k.StaleCleared = fmt.Sprintf("%s: AWS STS accepted the re-imported key %s a minute or more after the stale mark, "+
+			"so Cisco did not replace it; the mark (%s) was lifted", now.UTC().Format(time.RFC3339), k.AccessKeyID, prev.f.LastError)
+		k.RecheckFrom, k.RechecksDone = now, 0
+	}
+	var eff Effects
+	if b1, b2 := mustJSON(prev), mustJSON(next); b1 == b2 {
+		eff.log(Info, "imported the S3 bucket key that is already served: nothing to store", "version", prev.f.Version,
+			"access_key_id", prev.f.AccessKeyID)
+		return prev, eff
+	}
+	eff.Store = true
+	eff.log(Info, "imported the S3 bucket key that is already served: recorded what the import changed", "version", next.f.Version,
+		"access_key_id", next.f.AccessKeyID, "stale", next.f.Stale)
+	return next, eff
+}
+
+// mustJSON is r's stored form, to compare two records.
+func mustJSON(r *Record) string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // a record of strings, times and numbers always encodes
+	}
+	return string(b)
 }

@@ -234,8 +234,20 @@ func (w *world) check(t *testing.T, seed uint64, prev, next *Record, ev Event, e
 	if next != nil {
 		nv = next.f.Version
 	}
+	reimport := false
+	if imp, ok := ev.(Imported); ok && prev.HasKey() {
+		reimport = imp.Key.AccessKeyID == prev.f.AccessKeyID && imp.Key.SecretAccessKey == prev.f.SecretAccessKey &&
+			imp.Key.CreationDate.Equal(prev.f.KeyCreationDate)
+	}
 	switch ev.(type) {
-	case Rotated, Imported:
+	case Imported:
+		if reimport && (nv != pv || next.f.OldAccessKeyID != prev.f.OldAccessKeyID) {
+			w.fail(t, "seed %d: a re-import of the served key stored version %d after %d, old id %s", seed, nv, pv, next.f.OldAccessKeyID)
+		}
+		if !reimport && nv != pv+1 {
+			w.fail(t, "seed %d: a new key is version %d after %d", seed, nv, pv)
+		}
+	case Rotated:
 		if nv != pv+1 {
 			w.fail(t, "seed %d: a new key is version %d after %d", seed, nv, pv)
 		}
