@@ -105,8 +105,8 @@ func pathConfig(b *backend) []*framework.Path {
 			},
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: forwardedWrite(b.withValidName(b.pathConfigWrite), "configure"),
-				logical.UpdateOperation: forwardedWrite(b.withValidName(b.pathConfigWrite), "configure"),
+				logical.CreateOperation: b.acceptReadBack(forwardedWrite(b.withValidName(b.pathConfigWrite), "configure")),
+				logical.UpdateOperation: b.acceptReadBack(forwardedWrite(b.withValidName(b.pathConfigWrite), "configure")),
 				logical.ReadOperation: &framework.PathOperation{
 					Callback:     b.withValidName(b.pathConfigRead),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
@@ -211,6 +211,16 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	now := b.now()
+	resp := &logical.Response{Data: configData(e, now)}
+	addWarnings(resp, req.MountPoint, d.Get("name").(string), e, now)
+	if other := b.sharingCiscoOrg(d.Get("name").(string), e.config); other != "" {
+		resp.AddWarning(sharedOrgMessage(other))
+	}
+	return resp, nil
+}
+
+// configData is what a config read shows of an organization.
+func configData(e *orgEntry, now time.Time) map[string]interface{} {
 	cfg := e.config
 	data := map[string]interface{}{
 		"provider":            cfg.Provider,
@@ -234,12 +244,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	addRotationFields(data, cfg, now)
 	addKeyFields(data, e, now)
 	addFailureFields(data, e.key)
-	resp := &logical.Response{Data: data}
-	addWarnings(resp, req.MountPoint, d.Get("name").(string), e, now)
-	if other := b.sharingCiscoOrg(d.Get("name").(string), cfg); other != "" {
-		resp.AddWarning(sharedOrgMessage(other))
-	}
-	return resp, nil
+	return data
 }
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
