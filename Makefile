@@ -5,33 +5,33 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
 GO         ?= go
 
-.PHONY: build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
+.PHONY: help build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
 
-build:
+build: ## the plugin (stamped with VERSION) and the simulator, into bin/
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 
 # Zips for every platform and SHA256SUMS, in bin/release/X.Y.Z/ (the
 # simulator in its cisco-s3-sim/ folder). A final version needs its
 # CHANGELOG.md section.
-release:
+release: ## make release VERSION=vX.Y.Z: the zips and SHA256SUMS of a release, in bin/release/
 	@if [ "$(origin VERSION)" != "command line" ] && [ "$(origin VERSION)" != "environment" ]; then \
 	  echo "usage: make release VERSION=vX.Y.Z"; exit 1; fi
 	$(GO) run ./scripts/release -version $(VERSION)
 
 # Everything CI runs. deps first, so that a missing tool stops it at once.
-test: deps lint test-unit test-rules test-release test-e2e
+test: deps lint test-unit test-rules test-release test-e2e ## everything CI runs: deps, lint, test-unit, test-rules, test-release, test-e2e
 
 # promtool, prometheus and Debian's AWS CLI, installed with apt-get when
 # missing.
-deps:
+deps: ## installs the Debian packages the tests need, when missing
 	scripts/deps.sh
 
-test-unit:
+test-unit: ## the unit tests under -race
 	$(GO) test -race -count=1 ./...
 
 # The alert rules and their unit tests (promtool: Debian package prometheus).
-test-rules: deps
+test-rules: deps ## promtool checks and tests the Prometheus alert rules
 	promtool check rules deploy/prometheus/cisco-s3-alerts.yml
 	cd deploy/prometheus && promtool test rules cisco-s3-alerts_test.yml
 
@@ -42,11 +42,11 @@ test-rules: deps
 # than they compute, so 32 run at once: 100,000 take about half an hour on
 # 2 cores, against two hours 4 at a time.
 SOAK_HISTORIES ?= 100000
-soak:
+soak: ## the sequence test with SOAK_HISTORIES random histories (100,000)
 	cd backend && $(GO) test -count=1 -timeout 0 -parallel 32 -run 'TestSequence$$' -sequence.histories=$(SOAK_HISTORIES)
 
 # Two builds of the same source give the same release bytes.
-test-release:
+test-release: ## two builds of one commit give the same release bytes
 	$(GO) test -tags release -count=1 -timeout 30m ./scripts/release/
 
 # The end-to-end suite: a real Vault (VAULT_BIN, a supported vault on PATH,
@@ -56,37 +56,37 @@ test-release:
 # (AWS_CLI), whatever else is on PATH.
 E2E_VERSIONS := v0.1.0-e2e v0.1.1-e2e
 AWS_CLI ?= /usr/bin/aws
-test-e2e: deps build
+test-e2e: deps build ## the end-to-end suite against a real Vault
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
 	vault_bin=$$(scripts/find-vault.sh) && VAULT_BIN=$$vault_bin E2E_RELEASE=$(CURDIR)/bin/release AWS_CLI=$(AWS_CLI) \
 	  $(GO) test -tags e2e -count=1 -timeout 30m -v ./scripts/e2e/
 
 # The dev-server scenarios of the end-to-end suite against every Vault in
 # scripts/vault/ (each built once into .cache/); prints a table.
-test-compat: build
+test-compat: build ## the dev-server scenarios against every Vault in scripts/vault/
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
 	scripts/test-compat.sh
 
-dev: build
+dev: build ## the simulator and a Vault dev server with the plugin mounted, until Ctrl-C
 	VERSION=$(VERSION) scripts/dev.sh
 
-fmt:
+fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-lint:
+lint: ## check formatting, and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # Benchmarks with their baselines, and creds against KV v2 in a real Vault.
-bench: build
+bench: build ## benchmarks against their baselines, and creds against KV v2
 	VERSION=$(VERSION) scripts/bench.sh
 
 # Failover of a 3-node Raft cluster at FAILOVER_ORGS organizations, with
 # creds read through the standbys: prints the figures of docs/testing.md and
 # fails when a goal is missed. Not part of make test (about 5 minutes).
 FAILOVER_ORGS ?= 10000
-bench-failover: build
+bench-failover: build ## failover of a 3-node Raft cluster with FAILOVER_ORGS organizations
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
 	vault_bin=$$(scripts/find-vault.sh) && VAULT_BIN=$$vault_bin E2E_RELEASE=$(CURDIR)/bin/release FAILOVER_ORGS=$(FAILOVER_ORGS) \
 	  $(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestFailoverAtScale$$' ./scripts/e2e/
@@ -94,11 +94,14 @@ bench-failover: build
 # Each target runs in its own package: target:package.
 FUZZ_TARGETS := FuzzParseRotateReply:./internal/cisco/ FuzzParseKeyCreationDate:./internal/cisco/ \
 	FuzzParseDataPath:./backend/ FuzzValidateURL:./backend/ FuzzParseRotationSchedule:./backend/
-fuzz:
+fuzz: ## each fuzz target for 60 s
 	@for spec in $(FUZZ_TARGETS); do \
 	  target=$${spec%%:*}; pkg=$${spec#*:}; \
 	  echo "== $$target"; $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime 60s $$pkg || exit 1; \
 	done
 
-clean:
+clean: ## removes bin/
 	rm -rf bin
+
+help: ## this list
+	@awk -F ':[^#]*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "  make %-15s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -433,3 +433,23 @@ func TestDocsMakeTargets(t *testing.T) {
 		}
 	}
 }
+
+// make help lists every target: each one the Makefile declares phony has a
+// "## " line of its own on its rule, which make help prints.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	makefile := readDoc(t, "Makefile")
+	phony := regexp.MustCompile(`(?m)^\.PHONY:(.*)$`).FindStringSubmatch(makefile)
+	if phony == nil {
+		t.Fatal("the Makefile has no .PHONY line")
+	}
+	listed := regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):[^#\n]*## \S`)
+	help := map[string]bool{}
+	for _, m := range listed.FindAllStringSubmatch(makefile, -1) {
+		help[m[1]] = true
+	}
+	for _, target := range strings.Fields(phony[1]) {
+		if !help[target] {
+			t.Errorf("make help does not list %s: give its rule a \"## what it does\" comment", target)
+		}
+	}
+}

@@ -17,7 +17,14 @@ cleanup() {
   stop_pids "${pids[@]}"
   echo "stopped; logs were in $work"
 }
-trap cleanup EXIT INT TERM
+# Ctrl-C or a SIGTERM is how make dev is meant to end: stop, and exit 0,
+# so that make does not report "Error 130" or "Error 143".
+stop_on_signal() {
+  cleanup
+  exit 0
+}
+trap cleanup EXIT
+trap stop_on_signal INT TERM
 
 echo "starting the Cisco API simulator and a Vault dev server..."
 start_dev_stack "$work" "$version"
