@@ -346,9 +346,16 @@ func sha256File(t *testing.T, path string) string {
 // startDevVault starts vault server -dev with trace logs.
 func startDevVault(t *testing.T, plugins string) *vault {
 	t.Helper()
+	return startDevVaultWith(t, plugins, nil)
+}
+
+// startDevVaultWith starts vault server -dev with env added to its
+// environment, which Vault passes on to its plugins.
+func startDevVaultWith(t *testing.T, plugins string, env []string) *vault {
+	t.Helper()
 	port := freePort(t)
 	v := &vault{addr: fmt.Sprintf("http://127.0.0.1:%d", port), token: rootToken}
-	v.p = start(t, nil, vaultBin(t), "server", "-dev", "-dev-root-token-id="+rootToken,
+	v.p = start(t, env, vaultBin(t), "server", "-dev", "-dev-root-token-id="+rootToken,
 		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+plugins, "-log-level=trace")
 	waitFor(t, time.Minute, "vault to start", func() bool {
 		_, code := v.run(t, "status")
