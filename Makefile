@@ -2,12 +2,18 @@
 SHELL      := /bin/bash
 VERSION    ?= v0.2.0-dev
 PLUGIN     := vault-plugin-secrets-cisco-s3
-LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(VERSION)
+# make build stamps VERSION as it is only on the commit that its tag
+# names; anywhere else it stamps a dev version of it with the commit, so
+# that a binary never claims a release it is not.
+COMMIT     := $(or $(shell git rev-parse --short=12 HEAD 2>/dev/null),unknown)
+TAGGED     := $(shell git tag --points-at HEAD 2>/dev/null | grep -Fx -- '$(VERSION)')
+STAMP      := $(if $(TAGGED),$(VERSION),$(VERSION:-dev=)-dev+$(COMMIT))
+LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(STAMP)
 GO         ?= go
 
 .PHONY: help build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
 
-build: ## the plugin (stamped with VERSION) and the simulator, into bin/
+build: ## the plugin (stamped VERSION on its tagged commit, else VERSION-dev+commit) and the simulator, into bin/
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 
@@ -68,7 +74,7 @@ test-compat: build ## the dev-server scenarios against every Vault in scripts/va
 	scripts/test-compat.sh
 
 dev: build ## the simulator and a Vault dev server with the plugin mounted, until Ctrl-C
-	VERSION=$(VERSION) scripts/dev.sh
+	scripts/dev.sh
 
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
@@ -80,7 +86,7 @@ lint: ## check formatting, and go vet
 
 # Benchmarks with their baselines, and creds against KV v2 in a real Vault.
 bench: build ## benchmarks against their baselines, and creds against KV v2
-	VERSION=$(VERSION) scripts/bench.sh
+	scripts/bench.sh
 
 # Failover of a 3-node Raft cluster at FAILOVER_ORGS organizations, with
 # creds read through the standbys: prints the figures of docs/testing.md and

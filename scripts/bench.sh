@@ -14,8 +14,8 @@ go build -o bin/cisco-s3-load ./cmd/cisco-s3-load
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-bench.XXXXXX")
 pids=()
 trap 'stop_pids "${pids[@]}"; rm -rf "$work"' EXIT INT TERM
-# The version make build stamped (make passes it; the Makefile holds the default).
-version=${VERSION:-$(sed -n "s/^VERSION *?= *//p" Makefile)}
+# The version make build stamped: the registration must name it.
+version=$(bin/vault-plugin-secrets-cisco-s3 -version)
 start_dev_stack "$work" "$version" -no-rate-limits
 vault_bin=$VAULT_BIN
 "$vault_bin" write cisco-s3/config/demo provider=umbrella client_id=demo-client client_secret=demo-secret \

@@ -8,8 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/lib.sh
 
-# The version make build stamped (make passes it; the Makefile holds the default).
-version=${VERSION:-$(sed -n "s/^VERSION *?= *//p" Makefile)}
+# The version make build stamped: the registration must name it.
+version=$(bin/vault-plugin-secrets-cisco-s3 -version)
 work=$(mktemp -d "${TMPDIR:-/tmp}/cisco-s3-dev.XXXXXX")
 pids=()
 cleanup() {

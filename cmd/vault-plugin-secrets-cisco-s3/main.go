@@ -2,6 +2,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -14,8 +15,13 @@ import (
 func main() {
 	apiClientMeta := &api.PluginAPIClientMeta{}
 	flags := apiClientMeta.FlagSet()
+	showVersion := flags.Bool("version", false, "print the version this binary was built as, which its registration's -version must name, and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		fatal(err)
+	}
+	if *showVersion {
+		fmt.Println(backend.Version)
+		return
 	}
 	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
 		BackendFactoryFunc: backend.Factory,

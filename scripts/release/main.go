@@ -183,8 +183,30 @@ func checkChangelog(bare string) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(b, []byte("## ["+bare+"]")) {
-		return fmt.Errorf("CHANGELOG.md has no \"## [%s]\" section: say what this release changes first", bare)
+	return changelogReady(string(b), bare)
+}
+
+// changelogReady says why changelog is not ready for the final release
+// bare (X.Y.Z), or nil: the release needs its dated section ("## [X.Y.Z] -
+// YYYY-MM-DD"), and nothing may be left under "## [Unreleased]", which
+// would ship undescribed.
+func changelogReady(changelog, bare string) error {
+	dated := regexp.MustCompile(`(?m)^## \[` + regexp.QuoteMeta(bare) + `\] - \d{4}-\d{2}-\d{2}\s*$`)
+	if !dated.MatchString(changelog) {
+		return fmt.Errorf("CHANGELOG.md has no dated \"## [%s] - YYYY-MM-DD\" section: say what this release changes, and when, first", bare)
+	}
+	unreleased := regexp.MustCompile(`(?m)^## \[Unreleased\]\s*$`).FindStringIndex(changelog)
+	if unreleased == nil {
+		return nil
+	}
+	rest := changelog[unreleased[1]:]
+	if next := regexp.MustCompile(`(?m)^## \[`).FindStringIndex(rest); next != nil {
+		rest = rest[:next[0]]
+	}
+	for _, line := range strings.Split(rest, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return fmt.Errorf("CHANGELOG.md still has entries under \"## [Unreleased]\": move them into the %s section first", bare)
+		}
 	}
 	return nil
 }
