@@ -5,15 +5,19 @@ PLUGIN     := vault-plugin-secrets-cisco-s3
 # make build stamps VERSION as it is only on the commit that its tag
 # names; anywhere else it stamps a dev version of it with the commit, so
 # that a binary never claims a release it is not.
+# A tree with uncommitted changes is not the tagged commit either.
 COMMIT     := $(or $(shell git rev-parse --short=12 HEAD 2>/dev/null),unknown)
 TAGGED     := $(shell git tag --points-at HEAD 2>/dev/null | grep -Fx -- '$(VERSION)')
-STAMP      := $(if $(TAGGED),$(VERSION),$(VERSION:-dev=)-dev+$(COMMIT))
+DIRTY      := $(shell git diff --quiet HEAD 2>/dev/null || echo .dirty)
+STAMP      := $(if $(and $(TAGGED),$(if $(DIRTY),,clean)),$(VERSION),$(VERSION:-dev=)-dev+$(COMMIT)$(DIRTY))
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(STAMP)
 GO         ?= go
 
 .PHONY: help build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
 
 build: ## the plugin (stamped VERSION on its tagged commit, else VERSION-dev+commit) and the simulator, into bin/
+	@echo '$(VERSION)' | grep -Eqx 'v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?' || \
+	  { echo "VERSION '$(VERSION)' is not vX.Y.Z or vX.Y.Z-pre (no +metadata: make build adds its own)"; exit 1; }
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/cisco-s3-sim ./cmd/cisco-s3-sim
 

@@ -14,43 +14,44 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// acceptReadBack lets a config write carry the read-only fields that a
-// config read shows (version, key_expires_at, ...): each one equal to what
-// a read shows now is dropped, and one that differs is a 400 that names
-// it, since the write cannot set it. Any other unknown field is left for
-// refuseUnknownFields.
+// acceptReadBack lets a config write carry what a config read shows. A
+// field whose value is what a read shows now is dropped: the read-only ones
+// (version, key_expires_at, ...), and the writable ones too, whose read
+// shows computed values (the provider's URLs, the gap of a schedule as
+// rotation_period) that would otherwise be stored as overrides or clash
+// with another setting. A read-only field that differs is a 400 that names
+// it; a writable one that differs is a change. Any other unknown field is
+// left for refuseUnknownFields.
 func (b *backend) acceptReadBack(op *framework.PathOperation) *framework.PathOperation {
 	write := op.Callback
 	op.Callback = func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		var readOnly []string
-		for field := range req.Data {
-			if _, ok := d.Schema[field]; !ok {
-				readOnly = append(readOnly, field)
-			}
-		}
-		if len(readOnly) == 0 {
+		if len(req.Data) == 0 {
 			return write(ctx, req, d)
 		}
-		if resp, err := b.invalidNameResponse(ctx, req.Storage, d.Get("name").(string)); resp != nil || err != nil {
+		name := d.Get("name").(string)
+		if resp, err := b.invalidNameResponse(ctx, req.Storage, name); resp != nil || err != nil {
 			return resp, err
 		}
 		if err := b.ensureLoaded(ctx, req.Storage); err != nil {
 			return nil, err
 		}
-		e, err := b.org(ctx, req.Storage, d.Get("name").(string))
+		e, err := b.org(ctx, req.Storage, name)
 		if err != nil || e == nil {
-			// Nothing stored: every read-only field is unknown here.
+			// Nothing stored: nothing was read.
 			return write(ctx, req, d)
 		}
 		shown := configData(e, b.now())
 		var differ []string
-		for _, field := range readOnly {
+		for field, sent := range req.Data {
 			value, ok := shown[field]
+			_, writable := d.Schema[field]
 			switch {
-			case !ok:
-			case sameJSON(value, req.Data[field]):
+			case !ok || field == "name":
+			case sameJSON(value, sent):
+				// The framework reads its own copy of the fields.
 				delete(req.Data, field)
-			default:
+				delete(d.Raw, field)
+			case !writable:
 				differ = append(differ, field)
 			}
 		}

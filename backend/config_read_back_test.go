@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readBack is a config read as a script sends it back: its data after a
@@ -39,6 +40,33 @@ func TestConfig_ReadWrittenBack(t *testing.T) {
 		env.mustWrite("config/acme", data)
 		if got := env.mustRead("config/acme").Data["rotation_period"]; got != int64(7*24*3600) && got != 7*24*3600 {
 			t.Fatalf("rotation_period = %v (%T)", got, got)
+		}
+	})
+	t.Run("what a read shows is not stored as a setting", func(t *testing.T) {
+		// The read shows the provider's URLs and the default check
+		// interval; written back, they stay defaults that follow a change.
+		env.mustWrite("config/acme", readBack(t, env, "acme"))
+		env.mustWrite("config/acme", map[string]interface{}{"key_check": false})
+		env.mustWrite("config/acme", readBack(t, env, "acme"))
+		env.mustWrite("config/acme", map[string]interface{}{"key_check": true})
+		if got := env.mustRead("config/acme").Data["key_check_interval"]; got != int64(defaultKeyCheckInterval/time.Second) {
+			t.Fatalf("after a write-back with key_check off and on again, key_check_interval = %v", got)
+		}
+		env.mustWrite("config/plain", map[string]interface{}{"provider": "umbrella", "client_id": "plain-client",
+			"client_secret": "plain-secret", "verify_connection": false})
+		env.mustWrite("config/plain", readBack(t, env, "plain"))
+		e, _ := env.b.cached("plain")
+		if e.config.APIURL != "" || e.config.TokenURL != "" || e.config.STSURL != "" || e.config.KeyCheckInterval != nil {
+			t.Fatalf("a write-back stored what the read computed: api_url %q, token_url %q, key_check_interval %v",
+				e.config.APIURL, e.config.TokenURL, e.config.KeyCheckInterval)
+		}
+	})
+	t.Run("a scheduled config written back", func(t *testing.T) {
+		env.mustWrite("config/acme", map[string]interface{}{"rotation_schedule": "0 3 1 * *", "rotation_window": "2h"})
+		before := readBack(t, env, "acme")
+		env.mustWrite("config/acme", readBack(t, env, "acme"))
+		if after := readBack(t, env, "acme"); !sameJSON(before, after) || after["rotation_schedule"] != "0 3 1 * *" {
+			t.Fatalf("a write-back of a scheduled config changed it:\n%v\n%v", before, after)
 		}
 	})
 	t.Run("a read-only field that differs is a 400 naming it", func(t *testing.T) {

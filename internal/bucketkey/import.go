@@ -17,8 +17,10 @@ import (
 // while its predecessor was stale is re-checked, as a lifted key is: a
 // Cisco call of the stale episode may still land.
 func imported(prev *Record, ev Imported, f Facts, now time.Time) (*Record, Effects) {
+	// Dates to the second: an import gives whole seconds, and a rotation
+	// whose reply had no date stored the reply's time.
 	if prev.HasKey() && prev.f.AccessKeyID == ev.Key.AccessKeyID && prev.f.SecretAccessKey == ev.Key.SecretAccessKey &&
-		prev.f.KeyCreationDate.Equal(ev.Key.CreationDate) {
+		prev.f.KeyCreationDate.Truncate(time.Second).Equal(ev.Key.CreationDate.Truncate(time.Second)) {
 		return reimported(prev, ev, f, now)
 	}
 	key := ev.Key

@@ -18,7 +18,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -44,14 +44,20 @@ func TestEgressThroughProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cisco := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(simURL))
+	var mu sync.Mutex
+	var tunnels, calls []string
+	front := httputil.NewSingleHostReverseProxy(simURL)
+	cisco := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		front.ServeHTTP(w, r)
+	}))
 	cisco.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	cisco.StartTLS()
 	t.Cleanup(cisco.Close)
 
 	// The forward proxy: CONNECT to ciscoHost:443 reaches the TLS front.
-	var mu sync.Mutex
-	var tunnels []string
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		tunnels = append(tunnels, r.Method+" "+r.Host)
@@ -86,20 +92,27 @@ func TestEgressThroughProxy(t *testing.T) {
 		"api_url="+base+"/admin/v2", "token_url="+base+"/auth/v2/token", "sts_url="+base)
 	v.must(t, "write", "-f", mountPrefix+"/rotate/acme")
 	v.assertServes(t, s, "acme", simOrg)
-	if out := v.must(t, "write", "-f", mountPrefix+"/verify/acme"); !strings.Contains(out, "valid") {
-		t.Fatalf("verify through the proxy:\n%s", out)
+	if got := v.data(t, "write", "-f", mountPrefix+"/verify/acme"); got["result"] != "valid" {
+		t.Fatalf("verify through the proxy: %v", got)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(tunnels) < 2 {
-		t.Fatalf("the proxy saw %v: want the token, rotate and STS calls through it", tunnels)
+	// Every call reached Cisco's side through a tunnel of the proxy: the
+	// name resolves nowhere else. One kept-alive tunnel may carry them all.
+	if len(tunnels) == 0 {
+		t.Fatal("the proxy saw no tunnel")
 	}
 	for _, tunnel := range tunnels {
 		if tunnel != "CONNECT "+ciscoHost+":443" {
 			t.Fatalf("the proxy saw %q", tunnel)
 		}
 	}
-	t.Logf("%d tunnels through the proxy to %s", len(tunnels), ciscoHost)
+	for _, want := range []string{"POST /auth/v2/token", "POST /admin/v2/iam/rotateKey", "POST /"} {
+		if !slices.Contains(calls, want) {
+			t.Fatalf("no %s reached Cisco's side through the proxy: %v", want, calls)
+		}
+	}
+	t.Logf("%d tunnels through the proxy to %s carried %d calls", len(tunnels), ciscoHost, len(calls))
 }
 
 // testCA makes a CA and a certificate for host that it signed; it returns

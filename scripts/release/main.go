@@ -71,6 +71,9 @@ func release(version, out string, targets []string) (string, error) {
 		if err := checkChangelog(bare); err != nil {
 			return "", err
 		}
+		if err := checkTagged(".", version); err != nil {
+			return "", err
+		}
 	}
 	for _, p := range targets {
 		if !slices.Contains(platforms, p) {
@@ -176,6 +179,29 @@ func sourceTime() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds", epoch)
 	}
 	return time.Unix(secs, 0).UTC(), nil
+}
+
+// checkTagged says why the repository in dir is not the commit of a
+// final release version, or nil: the release is built from the commit its
+// tag names, with no changes, as make build stamps it.
+func checkTagged(dir, version string) error {
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	tags, err := git("tag", "--points-at", "HEAD")
+	if err != nil {
+		return fmt.Errorf("a final release is built from the commit its tag names, and git cannot say which tags name this one: %v", err)
+	}
+	if !slices.Contains(strings.Fields(tags), version) {
+		return fmt.Errorf("a final release is built from the commit its tag names: tag this commit %s first (git tag %s)", version, version)
+	}
+	if _, err := git("diff", "--quiet", "HEAD"); err != nil {
+		return fmt.Errorf("the tree has changes that the commit of %s does not: commit or stash them first", version)
+	}
+	return nil
 }
 
 func checkChangelog(bare string) error {

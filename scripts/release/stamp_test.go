@@ -75,4 +75,56 @@ func TestMakeBuildStampsABareVersionOnlyOnItsTag(t *testing.T) {
 			t.Errorf("make build %v with tag %q stamps %s, want %s", tc.args, tc.tag, got, tc.want)
 		}
 	}
+	// The tagged commit with a change is not the release.
+	if err := os.WriteFile(filepath.Join(dir, "Makefile"), append(makefile, "\n# changed\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stamped("VERSION=v1.2.3"), "v1.2.3-dev+"+commit+".dirty"; got != want {
+		t.Errorf("make build on the tagged commit with a change stamps %s, want %s", got, want)
+	}
+	// A version make cannot stamp is refused.
+	cmd := exec.Command("make", "-s", "build", "VERSION=v1.2.3+meta")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "is not vX.Y.Z") {
+		t.Errorf("make build VERSION=v1.2.3+meta: %v\n%s", err, out)
+	}
+}
+
+// make release builds a final version only from the clean commit its tag
+// names.
+func TestCheckTagged(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("init", "-q")
+	git("add", "f")
+	git("commit", "-q", "-m", "x")
+	if err := checkTagged(dir, "v1.0.0"); err == nil || !strings.Contains(err.Error(), "tag this commit") {
+		t.Fatalf("untagged: %v", err)
+	}
+	git("tag", "v1.0.0")
+	if err := checkTagged(dir, "v1.0.0"); err != nil {
+		t.Fatalf("tagged and clean: %v", err)
+	}
+	if err := os.WriteFile(file, []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTagged(dir, "v1.0.0"); err == nil || !strings.Contains(err.Error(), "has changes") {
+		t.Fatalf("tagged with a change: %v", err)
+	}
 }
