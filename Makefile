@@ -13,7 +13,7 @@ STAMP      := $(if $(and $(TAGGED),$(if $(DIRTY),,clean)),$(VERSION),$(VERSION:-
 LDFLAGS    := -X vault-plugin-secrets-cisco-s3/backend.Version=$(STAMP)
 GO         ?= go
 
-.PHONY: help build release deps test test-unit test-rules test-release test-e2e test-compat soak dev fmt lint bench bench-failover fuzz clean
+.PHONY: help build release deps test test-unit test-rules test-release test-e2e test-compat test-openbao soak dev fmt lint bench bench-failover fuzz clean
 
 build: ## the plugin (stamped VERSION on its tagged commit, else VERSION-dev+commit) and the simulator, into bin/
 	@echo '$(VERSION)' | grep -Eqx 'v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?' || \
@@ -73,9 +73,17 @@ test-e2e: deps build ## the end-to-end suite against a real Vault
 
 # The dev-server scenarios of the end-to-end suite against every Vault in
 # scripts/vault/ (each built once into .cache/); prints a table.
-test-compat: build ## the dev-server scenarios against every Vault in scripts/vault/
+test-compat: build ## the dev-server scenarios against every Vault in scripts/vault/, and OpenBao with BAO_BIN or BAO_SRC
 	for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done
 	scripts/test-compat.sh
+
+# The same against OpenBao alone: BAO_BIN=<bao>, or BAO_SRC=<OpenBao's
+# source> (BAO_VERSION, default 2.6.2); without either it says so and exits 0.
+test-openbao: build ## the dev-server scenarios against OpenBao (BAO_BIN, or BAO_SRC to build one)
+	@if [ -n "$$BAO_BIN$$BAO_SRC" ]; then \
+	  for v in $(E2E_VERSIONS); do $(GO) run ./scripts/release -version $$v -platforms linux/amd64 >/dev/null || exit 1; done; \
+	fi; \
+	OPENBAO_ONLY=1 scripts/test-compat.sh
 
 dev: build ## the simulator and a Vault dev server with the plugin mounted, until Ctrl-C
 	scripts/dev.sh

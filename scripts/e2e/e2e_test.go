@@ -261,6 +261,6 @@ EOT
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, []string{"VAULT_ADDR=" + v.addr}, vaultBin(t), "agent", "-config="+cfgFile, "-log-level=trace")
+	p := start(t, addrEnv(v.addr), vaultBin(t), "agent", "-config="+cfgFile, "-log-level=trace")
 	return &agent{p: p, dest: dests[names[0]], dests: dests}
 }

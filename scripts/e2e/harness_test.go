@@ -263,8 +263,15 @@ type vault struct {
 	dir   string
 }
 
+// env is the CLI's environment for v: Vault's variables, and OpenBao's,
+// which bao prefers to Vault's when both are set.
 func (v *vault) env() []string {
-	return []string{"VAULT_ADDR=" + v.addr, "VAULT_TOKEN=" + v.token, "VAULT_FORMAT=json"}
+	return append(addrEnv(v.addr), "VAULT_TOKEN="+v.token, "VAULT_FORMAT=json", "BAO_TOKEN="+v.token, "BAO_FORMAT=json")
+}
+
+// addrEnv points the CLI or an agent, vault's or bao's, at addr.
+func addrEnv(addr string) []string {
+	return []string{"VAULT_ADDR=" + addr, "BAO_ADDR=" + addr}
 }
 
 // run runs the vault CLI and returns its output and exit code.

@@ -131,7 +131,7 @@ func TestShippers(t *testing.T) {
 
 	// The credential process's agent (agent.hcl) renders its file.
 	rendered := filepath.Join(dir, "cisco-s3.json")
-	filesAgent := start(t, []string{"VAULT_ADDR=" + v.addr}, vaultBin(t), "agent", "-config="+agentConfig(
+	filesAgent := start(t, addrEnv(v.addr), vaultBin(t), "agent", "-config="+agentConfig(
 		filepath.Join(recipes, "agent.hcl"), filepath.Join(dir, "files"),
 		"/etc/vault-agent/credential-process.json.ctmpl", recipe(t, filepath.Join(recipes, "credential-process.json.ctmpl"), dir, "cisco-s3/creds/acme", creds),
 		"/etc/logship/cisco-s3.json", rendered))
@@ -139,8 +139,8 @@ func TestShippers(t *testing.T) {
 	// The push agent (push/agent.hcl) runs splunk.sh from its folder.
 	pushDir := filepath.Join(dir, "push")
 	pushFile := filepath.Join(pushDir, "splunk-key.json")
-	pushAgent := start(t, []string{"VAULT_ADDR=" + v.addr, "SPLUNK_URL=" + recorder.URL, "SPLUNK_AWS_ACCOUNT=cisco_s3_e2e",
-		"SPLUNK_TOKEN_FILE=" + splunkToken}, vaultBin(t), "agent", "-config="+agentConfig(
+	pushAgent := start(t, append(addrEnv(v.addr), "SPLUNK_URL="+recorder.URL, "SPLUNK_AWS_ACCOUNT=cisco_s3_e2e",
+		"SPLUNK_TOKEN_FILE="+splunkToken), vaultBin(t), "agent", "-config="+agentConfig(
 		filepath.Join(recipes, "push", "agent.hcl"), filepath.Join(dir, "push-agent"),
 		"/etc/vault-agent/push/key-pair.json.ctmpl", recipe(t, filepath.Join(recipes, "push", "key-pair.json.ctmpl"), dir, "cisco-s3/creds/acme", creds),
 		`"/etc/vault-agent/push/splunk.sh"`, fmt.Sprintf("%q", filepath.Join(recipes, "push", "splunk.sh")),
@@ -203,8 +203,8 @@ func TestShippers(t *testing.T) {
 	supervisorConfig := agentConfig(writeFile(t, filepath.Join(dir, "supervisor-source", "supervisor.hcl"),
 		strings.ReplaceAll(supervisorSource, "cisco-s3/creds/acme", creds)), supervisorDir,
 		`["/usr/local/bin/my-shipper", "--config", "/etc/my-shipper.conf"]`, fmt.Sprintf("[%q]", os.Args[0]))
-	supervisor := start(t, append([]string{"VAULT_ADDR=" + v.addr, "E2E_SHIPPER_LOG=" + supervised.log, "HOME=" + supervisorDir,
-		"AWS_CONFIG_FILE=" + filepath.Join(supervisorDir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(supervisorDir, "none")}, common...),
+	supervisor := start(t, append(append(addrEnv(v.addr), "E2E_SHIPPER_LOG="+supervised.log, "HOME="+supervisorDir,
+		"AWS_CONFIG_FILE="+filepath.Join(supervisorDir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(supervisorDir, "none")), common...),
 		vaultBin(t), "agent", "-config="+supervisorConfig)
 	supervised.p = supervisor
 	shippers = append(shippers, supervised)
