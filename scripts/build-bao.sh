@@ -40,6 +40,6 @@ if grep -rqE "go-kms-wrapping/wrappers/($(echo "$wrappers" | tr ' ' '|'))/" --in
   exit 1
 fi
 mkdir -p "$(dirname "$out")"
-GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out.tmp" .
+GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w -X github.com/openbao/openbao/version.fullVersion=$version" -o "$out.tmp" .
 mv "$out.tmp" "$out"
 echo "$out"
