@@ -30,13 +30,28 @@ fi
 echo "building OpenBao $version into .cache/ (about 5 minutes on 2 cores, once), without the auto-unseal wrappers the Go module proxy refuses: $wrappers" >&2
 cd "$work"
 for w in $wrappers; do
-  sed -i "\#go-kms-wrapping/wrappers/$w/v2\"#d; /^[[:space:]]*$w\.Type:/d" helper/kmsplugin/wrapper.go
+  if [ -f helper/kmsplugin/wrapper.go ]; then
+    # 2.6: a catalog of wrappers; drop their entries.
+    sed -i "\#go-kms-wrapping/wrappers/$w/v2\"#d; /^[[:space:]]*$w\.Type:/d" helper/kmsplugin/wrapper.go
+  else
+    # 2.4 and 2.5: a function per wrapper; each of these says it is left out.
+    awk -v w="$w" '
+      /^(func|var) Get[A-Za-z]*KMSFunc/ { buf = $0 "\n"; infn = 1; next }
+      infn { buf = buf $0 "\n"; if ($0 == "}") { infn = 0
+        if (index(buf, w ".NewWrapper()")) { split(buf, l, "\n"); print l[1]
+          print "\treturn nil, nil, errors.New(\"this build of OpenBao leaves out the " w " seal\")"; print "}" }
+        else printf "%s", buf }
+        next }
+      $0 ~ "go-kms-wrapping/wrappers/" w "/v2\"" { next }
+      { print }' internalshared/configutil/kms.go > kms.go.tmp
+    mv kms.go.tmp internalshared/configutil/kms.go
+  fi
   go mod edit -droprequire "github.com/openbao/go-kms-wrapping/wrappers/$w/v2"
 done
 # The Shamir seal took its logger through the AWS KMS wrapper's option.
 sed -i '\#go-kms-wrapping/wrappers/awskms/v2"#d; /awskms\.WithLogger(/d' vault/core.go
 if grep -rqE "go-kms-wrapping/wrappers/($(echo "$wrappers" | tr ' ' '|'))/" --include='*.go' .; then
-  echo "OpenBao $version imports a left-out wrapper elsewhere; this script knows only 2.6's layout" >&2
+  echo "OpenBao $version imports a left-out wrapper where this script does not look (it knows the layouts of 2.4 to 2.6)" >&2
   exit 1
 fi
 mkdir -p "$(dirname "$out")"
